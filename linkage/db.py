@@ -1,0 +1,114 @@
+"""DuckDB connection and the SQL-file runner.
+
+Every table the toolkit derives is built by exactly one SQL file named for it: the runner
+wraps ``sql/<layer>/<table>.sql`` in ``create or replace table <table> as ...``, so a file
+cannot build a table other than the one its name says. Values are always bound as
+parameters (``$name``), never formatted into SQL; identifiers go through ``quote_ident``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from linkage.resources import sql_dir
+
+log = logging.getLogger(__name__)
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier for DuckDB (doubling any embedded quote).
+
+    Example:
+        >>> quote_ident("offense type")
+        '"offense type"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote a string literal, for the few DuckDB statements that take no parameters
+    (``COPY ... TO``, ``ATTACH``, ``SET``). Prefer bound parameters everywhere else."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def connect(
+    path: str | Path = ":memory:",
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+    read_only: bool = False,
+) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB database with the toolkit's settings.
+
+    ``threads`` defaults to ``LINKAGE_THREADS`` or all cores; ``memory_limit`` to
+    ``LINKAGE_MEMORY_LIMIT`` or DuckDB's default (80% of RAM).
+
+    Example:
+        >>> con = connect()
+        >>> con.sql("select 1").fetchall()
+        [(1,)]
+    """
+    con = duckdb.connect(str(path), read_only=read_only)
+    threads = threads or _env_int("LINKAGE_THREADS")
+    if threads:
+        con.execute(f"set threads = {int(threads)}")
+    memory_limit = memory_limit or os.environ.get("LINKAGE_MEMORY_LIMIT")
+    if memory_limit:
+        con.execute(f"set memory_limit = {quote_literal(memory_limit)}")
+    # Progress bars are ours (rich), not DuckDB's.
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
+def _env_int(name: str) -> int | None:
+    raw = os.environ.get(name)
+    return int(raw) if raw and raw.isdigit() else None
+
+
+def sql_file(relpath: str) -> Path:
+    """Path of an SQL file under ``sql/`` (e.g. ``"staging/stg_referrals.sql"``)."""
+    path = sql_dir() / relpath
+    if not path.is_file():
+        raise FileNotFoundError(f"SQL file {relpath} not found under {sql_dir()}")
+    return path
+
+
+def build_table(
+    con: duckdb.DuckDBPyConnection,
+    relpath: str,
+    params: Mapping[str, Any] | None = None,
+) -> str:
+    """Build the table named for ``sql/<relpath>`` from that file's query; return its name.
+
+    Example:
+        >>> con = connect()
+        >>> build_table(con, "staging/stg_nicknames.sql")  # doctest: +SKIP
+        'stg_nicknames'
+    """
+    path = sql_file(relpath)
+    table = path.stem
+    query = path.read_text(encoding="utf-8").strip().rstrip(";")
+    used = {k: v for k, v in (params or {}).items() if f"${k}" in query}
+    log.debug("building table %s from %s", table, relpath)
+    con.execute(f"create or replace table {quote_ident(table)} as\n{query}", used or None)
+    return table
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether ``table`` (or a view of that name) exists in the main schema."""
+    rows = con.execute(
+        "select count(*) from information_schema.tables where table_name = $t",
+        {"t": table},
+    ).fetchall()
+    return rows[0][0] > 0
+
+
+def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Number of rows of a table."""
+    return con.sql(f"select count(*) from {quote_ident(table)}").fetchall()[0][0]

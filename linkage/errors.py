@@ -1,0 +1,68 @@
+"""One exception hierarchy for the toolkit; each class carries the CLI exit code it maps to.
+
+A user's mistake (bad config, bad input file, failed data-quality gate) raises one of these
+with a message that names the file, table, column and rule; the CLI prints that message on
+one line and exits with ``exit_code`` instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+
+class ToolkitError(Exception):
+    """Base class of every error the toolkit raises on purpose."""
+
+    exit_code: int = 1
+
+
+class ConfigError(ToolkitError):
+    """A scenario or study configuration is invalid (names the key and the allowed values)."""
+
+    exit_code = 3
+
+
+class ContractError(ToolkitError):
+    """Input data violate the data contract.
+
+    Attributes name where: ``file`` (or None for a DuckDB source), ``table``, ``column``
+    (None for table-level rules), ``rule`` and ``n_rows`` (how many rows break it).
+    """
+
+    exit_code = 4
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str,
+        rule: str,
+        column: str | None = None,
+        file: str | None = None,
+        n_rows: int | None = None,
+    ) -> None:
+        self.table = table
+        self.rule = rule
+        self.column = column
+        self.file = file
+        self.n_rows = n_rows
+        where = f"{file}: " if file else ""
+        col = f", column {column}" if column else ""
+        rows = f" ({n_rows:,} row(s))" if n_rows is not None else ""
+        super().__init__(f"{where}table {table}{col}: {rule}: {message}{rows}")
+
+
+class DataQualityError(ToolkitError):
+    """A critical data-quality expectation failed; the run stops before writing outputs."""
+
+    exit_code = 5
+
+
+class LinkModelError(ToolkitError):
+    """The linkage model could not be trained or applied to these data."""
+
+    exit_code = 6
+
+
+class OutputError(ToolkitError):
+    """An output location cannot be written (exists and is not ours, not writable, ...)."""
+
+    exit_code = 7

@@ -1,0 +1,260 @@
+"""The generator's referrals, case outcomes and truth (see ``gen_records.StudyGenerator``).
+
+Outcomes follow the scenario's per-offense rates exactly in expectation: modifiers (urgency,
+missing contact identifiers, viral items, offenders abroad) are odds ratios around an
+intercept solved per offense type (``synth.calibrate``), so they move risk between referrals
+without moving the calibrated rate.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from linkage import synth
+from linkage.db import build_table, row_count
+
+if TYPE_CHECKING:
+    from linkage.gen_records import StudyGenerator
+
+DAY = 86_400
+NONE = -1  # "stage not reached" in day arrays
+
+
+def put(con: duckdb.DuckDBPyConnection, name: str, cols: dict, nulls: dict | None = None) -> None:
+    """Expose numpy columns to DuckDB as an Arrow view (masked entries become NULL)."""
+    nulls = nulls or {}
+    con.register(name, pa.table({k: pa.array(v, mask=nulls.get(k)) for k, v in cols.items()}))
+
+
+def build_from(con: duckdb.DuckDBPyConnection, view: str, cols: dict, nulls: dict | None,
+               sql: str) -> None:
+    """Build the table of ``sql`` from draws ``cols`` exposed as ``view``; every draw must
+    become exactly one row (a lookup join that drops rows is a generator bug)."""
+    put(con, view, cols, nulls)
+    table = build_table(con, sql)
+    con.unregister(view)
+    n_in, n_out = len(next(iter(cols.values()))), row_count(con, table)
+    if n_in != n_out:
+        raise RuntimeError(f"generator bug: {sql} turned {n_in} draws into {n_out} rows")
+
+
+def _rank(x: np.ndarray) -> np.ndarray:
+    out = np.empty(len(x), dtype=np.int64)
+    out[np.argsort(x, kind="stable")] = np.arange(1, len(x) + 1)
+    return out
+
+
+def _build(g: StudyGenerator, view: str, cols: dict, nulls: dict, sql: str) -> None:
+    build_from(g.con, view, cols, nulls, sql)
+
+
+def draw_referrals(g: StudyGenerator) -> None:
+    """One referral per referred tip, plus second referrals of some tips to another agency."""
+    sc, rng, noise, off = g.sc, g.rng_ref, g.noise, g.offense_arr
+    mod, lags = sc.modifiers, sc.lags
+    n_tip = g.n_ref_tips
+    second = np.flatnonzero(rng.random(n_tip) < sc.volume.second_referral_share)
+    tip = np.concatenate([np.arange(n_tip), second])
+    n = len(tip)
+    person, offense, urgent = g.person_of_tip[tip], g.incident[tip], g.urgent[tip]
+    lag = np.where(urgent, synth.lognormal_days(rng, lags.tip_to_referral_urgent, n),
+                   synth.lognormal_days(rng, lags.tip_to_referral, n))
+    referred = g.received[tip] + (lag * DAY).astype(np.int64)
+    place = g.people["place_idx"][person]
+    agency = g.place_tf[place]
+    other_tf = rng.integers(0, g.n_task_forces - 1, n)
+    other_tf += other_tf >= agency  # a different task force
+    agency = np.where(np.arange(n) >= n_tip, other_tf, agency).astype(np.int32)
+    m = g.ref_tip_masks
+    has = {k: v[tip] for k, v in m.items()}
+    no_contact = ~(has["ip"] | has["email"] | has["phone"])
+    viral = rng.random(n) < mod.viral_share
+    abroad = rng.random(n) < off["abroad_share"][offense]
+    offset = (np.log(mod.urgent_investigate) * urgent
+              + np.log(mod.no_contact_investigate) * no_contact
+              + np.log(mod.viral_investigate) * viral)
+    investigated = rng.random(n) < synth.calibrate(offset, offense, off["investigate"])
+    cor = sc.corruption.referral
+    codes = synth.name_codes(rng, cor, noise, n, "")
+    del codes["nickname"], codes["swap"]
+    enriched_dob = synth.corrupt_dob(rng, g.people["dob_day"][person], cor, noise)
+    exact = rng.random(n) < sc.enrichment.geolocation_exact
+    geo_place = np.where(exact, place, g._place_in_state(rng, g.lk.place_state_idx[place]))
+    num = _rank(referred)
+    cols = {
+        "referral_num": num, "tip_num": g.tip_num[tip], "referred_at": referred.astype(
+            "datetime64[s]"), "agency_idx": agency, "offense_idx": offense,
+        "priority": np.where(urgent, 1, np.where(no_contact, 3, 2)).astype(np.int8),
+        "person_idx": person.astype(np.int64),
+        "enrich_name": rng.random(n) < sc.enrichment.name, **codes,
+        "enrich_dob": rng.random(n) < sc.enrichment.dob,
+        "enriched_dob": enriched_dob.astype(np.int64).astype("datetime64[D]"),
+        "geo_found": rng.random(n) < sc.enrichment.geolocation, "geo_place_idx": geo_place,
+    }
+    _build(g, "referral_draws", cols, {}, "generate/gen_referrals.sql")
+    g.ref = {"tip": tip, "person": person, "offense": offense, "urgent": urgent,
+             "referred": referred, "agency": agency, "no_contact": no_contact, "viral": viral,
+             "abroad": abroad, "investigated": investigated, "num": num,
+             "has_email": has["email"], "has_username": has["username"]}
+
+
+def _lag_days(rng: np.random.Generator, lag: synth.Lag, start: np.ndarray) -> np.ndarray:
+    return start + np.ceil(synth.lognormal_days(rng, lag, len(start))).astype(np.int64)
+
+
+def _stages(g: StudyGenerator, opened: np.ndarray, arrested: np.ndarray,
+            charged: np.ndarray, convicted: np.ndarray) -> dict[str, np.ndarray]:
+    """Stage days (NONE where not reached), each after the previous one."""
+    rng, lags = g.rng_case, g.sc.lags
+    a = _lag_days(rng, lags.investigation_to_arrest, opened)
+    c = _lag_days(rng, lags.arrest_to_charge, a)
+    v = _lag_days(rng, lags.charge_to_conviction, c)
+    return {"opened": opened, "arrest": np.where(arrested, a, NONE),
+            "charge": np.where(charged, c, NONE), "convict": np.where(convicted, v, NONE)}
+
+
+def draw_cases(g: StudyGenerator) -> None:
+    """Cases for investigated referrals (one per person and agency), logged declined
+    referrals (investigated = false) and cases from other sources; censored at end_date."""
+    sc, rng, noise, off, r = g.sc, g.rng_case, g.noise, g.offense_arr, g.ref
+    mod, cr = sc.modifiers, sc.case_record
+    inv = np.flatnonzero(r["investigated"])
+    key = r["person"][inv].astype(np.int64) * len(g.agency_ids) + r["agency"][inv]
+    _, case_of = np.unique(key, return_inverse=True)
+    n_rc = int(case_of.max()) + 1 if len(inv) else 0
+    start = r["referred"][inv] + (synth.lognormal_days(
+        rng, sc.lags.referral_to_investigation, len(inv)) * DAY).astype(np.int64)
+    opened = np.full(n_rc, np.iinfo(np.int64).max)
+    np.minimum.at(opened, case_of, start)
+    order = np.lexsort((r["referred"][inv], case_of))
+    first = np.r_[True, case_of[order][1:] != case_of[order][:-1]] if len(inv) else []
+    lead = inv[order[first]]  # earliest referral of each case, in case order
+    lo = r["offense"][lead]
+    offset = (np.log(mod.urgent_arrest) * r["urgent"][lead]
+              + np.log(mod.abroad_arrest) * r["abroad"][lead])
+    arrested = rng.random(n_rc) < synth.calibrate(offset, lo, off["arrest"])
+    charged = arrested & (rng.random(n_rc) < off["charge"][lo])
+    convicted = charged & (rng.random(n_rc) < off["convict"][lo])
+    st_rc = _stages(g, opened // DAY, arrested, charged, convicted)
+
+    n_ref = len(r["num"])
+    dl = np.flatnonzero(~r["investigated"] & (rng.random(n_ref) < sc.volume.declined_logged_share))
+    dl_open = (r["referred"][dl] + (synth.lognormal_days(
+        rng, sc.lags.referral_to_investigation, len(dl)) / 3 * DAY).astype(np.int64)) // DAY
+    no = np.zeros(len(dl), dtype=bool)
+    st_dl = _stages(g, dl_open, no, no, no)
+
+    n_oc, oc = g.n_other, sc.other_cases
+    first_day = np.datetime64(sc.study.window_start, "D").astype(np.int64)
+    end_day = np.datetime64(sc.study.end_date, "D").astype(np.int64)
+    oc_open = rng.integers(first_day - oc.opened_before_window_days, end_day + 1, n_oc)
+    oc_arr = rng.random(n_oc) < oc.arrest
+    oc_chg = oc_arr & (rng.random(n_oc) < oc.charge)
+    st_oc = _stages(g, oc_open, oc_arr, oc_chg, oc_chg & (rng.random(n_oc) < oc.convict))
+
+    lead_ref = np.concatenate([lead, dl, np.full(n_oc, NONE)])
+    person = np.concatenate([r["person"][lead], r["person"][dl], g.n_persons + np.arange(n_oc)])
+    st = {k: np.concatenate([st_rc[k], st_dl[k], st_oc[k]]) for k in st_rc}
+    n = len(person)
+    from_ref = lead_ref >= 0
+    place = g.people["place_idx"][person]
+    state = g.lk.place_state_idx[place]
+    agency = np.where(from_ref, r["agency"][np.maximum(lead_ref, 0)], g.place_tf[place])
+    affiliate = g.aff_start + state * sc.agencies.affiliates_per_state + rng.integers(
+        0, sc.agencies.affiliates_per_state, n)
+    agency = np.where(from_ref & (rng.random(n) < cr.other_agency_share), affiliate, agency)
+    offense = np.concatenate([lo, r["offense"][dl], synth.choice(rng, off["share"], n_oc)])
+    mismatch = rng.random(n) < cr.charge_label_mismatch
+    offense = np.where(mismatch, synth.choice(rng, off["share"], n), offense)
+    moved = rng.random(n) < cr.moved
+    place = np.where(moved, g._place_in_state(rng, state), place)
+    safe = np.maximum(lead_ref, 0)
+    had_email = from_ref & r["has_email"][safe]
+    email_source = np.where(had_email & (rng.random(n) < cr.email_from_referral), 1,
+                            np.where(rng.random(n) < cr.email_otherwise, 2, 0)).astype(np.int8)
+    cor = sc.corruption.case
+    phone, phone_style = synth.corrupt_phone(rng, g.people["phone"][person], cor, noise)
+    e_style, e_ws = synth.email_style(rng, cor, noise, n)
+    codes = synth.name_codes(rng, cor, noise, n, "")
+    codes["nickname_flag"] = codes.pop("nickname")
+    dob = synth.corrupt_dob(rng, g.people["dob_day"][person], cor, noise)
+
+    end = end_day
+    keep = st["opened"] <= end
+    case_num = np.full(n, NONE)
+    case_num[keep] = rng.permutation(int(keep.sum())) + 1
+    seen = {k: (v != NONE) & (v <= end) for k, v in st.items()}
+    cols = {
+        "case_num": case_num, "agency_idx": agency.astype(np.int32),
+        "opened_at": st["opened"].astype("datetime64[D]"),
+        "person_idx": person.astype(np.int64), "first_idx": g.people["first_idx"][person],
+        "has_name": rng.random(n) < synth.present(cr.name, noise),
+        "has_dob": rng.random(n) < synth.present(cr.dob, noise),
+        "has_phone": rng.random(n) < synth.present(cr.phone, noise),
+        "has_address": rng.random(n) < synth.present(cr.address, noise),
+        "place_idx": place, **codes, "dob": dob.astype(np.int64).astype("datetime64[D]"),
+        "phone": phone, "phone_style": phone_style, "email_source": email_source,
+        "email_style": e_style, "email_ws": e_ws,
+        "username_from_referral": from_ref & r["has_username"][safe]
+        & (rng.random(n) < cr.username_from_referral),
+        "lead_referral_num": np.where(from_ref, r["num"][safe], NONE),
+        "charge_idx": offense.astype(np.int32),
+        "investigated": np.concatenate([np.ones(n_rc, bool), no, np.ones(n_oc, bool)]),
+        "arrested_at": st["arrest"].astype("datetime64[D]"),
+        "charged_at": st["charge"].astype("datetime64[D]"),
+        "convicted_at": st["convict"].astype("datetime64[D]"),
+        "record_tip": from_ref & (rng.random(n) < g.agency_records_tip[agency]),
+    }
+    nulls = {"arrested_at": ~seen["arrest"], "charged_at": ~seen["charge"],
+             "convicted_at": ~seen["convict"], "charge_idx": ~seen["charge"],
+             "lead_referral_num": ~from_ref}
+    put_rows = np.flatnonzero(keep)
+    cols = {k: v[put_rows] for k, v in cols.items()}
+    nulls = {k: v[put_rows] for k, v in nulls.items()}
+    _build(g, "case_draws", cols, nulls, "generate/gen_case_outcomes.sql")
+    # Per referral: its case (index into the arrays above) and the case's true stages.
+    case_of_ref = np.full(n_ref, NONE)
+    case_of_ref[inv] = case_of
+    case_of_ref[dl] = n_rc + np.arange(len(dl))
+    g.cases = {"case_num": case_num, "stages": st, "case_of_ref": case_of_ref,
+               "n_referral_cases": n_rc, "n_declined": len(dl), "n_other": n_oc}
+
+
+def write_truth(g: StudyGenerator) -> dict[str, int]:
+    """Build ``truth_links`` and ``truth_referrals``; return true counts per referral."""
+    r, c = g.ref, g.cases
+    cof = c["case_of_ref"]
+    has_case = cof != NONE
+    case_num = np.where(has_case, c["case_num"][np.maximum(cof, 0)], NONE)
+    linked = case_num != NONE
+    inv = r["investigated"]
+    day = {k: np.where(inv & has_case, v[np.maximum(cof, 0)], NONE)
+           for k, v in c["stages"].items()}
+    reached = {k: (v != NONE) for k, v in day.items()}
+    _build(g, "truth_links_draws", {"referral_num": r["num"][linked],
+                                    "case_num": case_num[linked]}, {},
+           "generate/truth_links.sql")
+    cols = {
+        "referral_num": r["num"], "tip_num": g.tip_num[r["tip"]],
+        "person_num": r["person"].astype(np.int64) + 1, "offense_idx": r["offense"],
+        "is_urgent": r["urgent"], "viral": r["viral"], "offender_abroad": r["abroad"],
+        "no_contact": r["no_contact"], "investigated": inv, "case_num": case_num,
+        **{f"{k}_day": v.astype("datetime64[D]") for k, v in day.items()},
+    }
+    nulls = {"case_num": ~linked, **{f"{k}_day": ~reached[k] for k in day}}
+    _build(g, "truth_referral_draws", cols, nulls, "generate/truth_referrals.sql")
+    keep = c["case_num"] != NONE
+    return {
+        "tips": g.sc.n_tips, "us_tips": g.n_us, "referrals": len(r["num"]),
+        "investigations": int(inv.sum()), "arrests": int(reached["arrest"].sum()),
+        "charges": int(reached["charge"].sum()), "convictions": int(reached["convict"].sum()),
+        "case_outcomes": int(keep.sum()), "truth_links": int(linked.sum()),
+        "referral_cases": int(keep[: c["n_referral_cases"]].sum()),
+        "declined_logged": c["n_declined"], "other_source_cases": int(
+            keep[len(keep) - c["n_other"]:].sum()) if c["n_other"] else 0,
+        "persons": g.n_persons, "relatives_in_other_cases": g.n_relatives,
+    }
