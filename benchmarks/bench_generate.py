@@ -26,9 +26,9 @@ t0 = time.perf_counter()
 summary = generate(load_scenario(scale=scale), out, fmt=fmt)
 wall = time.perf_counter() - t0
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-sc = load_scenario(scale=scale)
+targets = {k: v * scale for k, v in load_scenario(scale=scale).targets.items()}
 print(json.dumps({"scale": scale, "wall_s": wall, "peak_gb": peak_kb / 1024**2,
-                  "counts": summary.counts, "targets": {k: v * scale for k, v in sc.targets.items()}}))
+                  "counts": summary.counts, "targets": targets}))
 """
 
 

@@ -1,0 +1,512 @@
+"""Load the input tables into typed ``raw_*`` tables, enforcing the data contract.
+
+A source is a folder holding ``tips``, ``referrals`` and ``case_outcomes`` (each one
+``.csv`` or ``.parquet``) or a DuckDB file holding tables of those names (attached read-only).
+CSV is read with every column as text and parsed with ``try_cast``, so a bad value is
+counted and reported rather than crashing the reader. Text values are trimmed and blanks
+become NULL; booleans accept true/false/t/f/1/0/yes/no in any case; an integer must be
+whole; a timestamp's UTC offset, if any, is dropped (DuckDB's cast). Extra columns are
+carried through as read.
+
+Every contract violation of the whole input is collected and raised together as one
+``ContractError``. Sources are first copied into temp tables (a failed read would abort a
+transaction); the raw tables are then built and checked in one transaction, so after a
+failure no ``raw_*`` table is new or changed. Logs carry counts, never values.
+
+The casts are generated here from ``linkage.contract`` rather than written as SQL files: they
+depend on each source column's type (text from CSV, typed from Parquet/DuckDB), and the
+contract stays the one place that lists columns and types.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from linkage.contract import (
+    BOOLEAN,
+    INPUT_TABLES,
+    INTEGER,
+    REFERRALS,
+    TEXT,
+    TIPS,
+    TRUTH_LINKS_COLUMNS,
+    Column,
+    Table,
+)
+from linkage.contract import raw_table_name as raw_name
+from linkage.db import connect, quote_ident, table_exists
+from linkage.errors import ContractError, OutputError
+from linkage.progress import ProgressFn, silent
+
+log = logging.getLogger(__name__)
+
+_FORMATS = (".csv", ".parquet")
+_DB_SUFFIXES = (".duckdb", ".db")
+_ALIAS = "linkage_input"
+_TRUE, _FALSE = "('true', 't', '1', 'yes')", "('false', 'f', '0', 'no')"
+_INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
+_DELIMS = (";", "\t", "|")
+_QUOTING = ("Original Line", "LINE ", "  ")
+_REJECTS = ("_load_rejects", "_load_reject_scans")
+_CSV = (
+    "all_varchar=true, header=true, delim=',', quote='\"', escape='\"', store_rejects=true,"
+    f" rejects_table='{_REJECTS[0]}', rejects_scan='{_REJECTS[1]}'"
+)
+# Rules after which a table is incomplete, so cross-table checks on it would mislead.
+_PARTIAL = {"malformed row", "missing required column", "column name case", "empty table"}
+_AMBIGUOUS = "both a .csv and a .parquet file; keep exactly one"
+_TRUTH_TABLES = ("truth_links", "truth_referrals")
+_ID_COLUMNS = ("referral_id", "case_id", "tip_id")
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    """What a load read and wrote (for logs and the run manifest).
+
+    Attributes:
+        source: the source as given; ``kind``: ``csv``, ``parquet``, ``duckdb`` or ``mixed``.
+        row_counts: rows per contract table; ``files``: the file each table came from.
+        sha256: hex digest per input file; ``extra_columns``: non-contract columns carried.
+        absent_columns: optional contract columns missing from the source (loaded as NULL).
+    """
+
+    source: str
+    kind: str
+    row_counts: dict[str, int]
+    files: dict[str, str]
+    sha256: dict[str, str]
+    extra_columns: dict[str, tuple[str, ...]]
+    absent_columns: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class _Input:
+    table: Table
+    kind: str
+    path: str
+
+
+def _violation(
+    table: str, rule: str, message: str, column: str | None = None, file: str | None = None,
+    n_rows: int | None = None,
+) -> ContractError:  # fmt: skip
+    """One contract violation (collected, then raised together by ``_raise``)."""
+    return ContractError(message, table=table, rule=rule, column=column, file=file, n_rows=n_rows)
+
+
+def _raise(errors: list[ContractError]) -> None:
+    """Raise the first violation, its message listing all: a summary line, then one each."""
+    first = errors[0]
+    if len(errors) > 1:
+        lines = [f"{len(errors)} contract violations; first: {first}"]
+        first.args = ("\n".join(lines + [f"  - {e}" for e in errors]),)
+    raise first
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None):
+    """The single value a query returns (``fetchall``: ``fetchone`` can leave a result open)."""
+    return con.execute(sql, params).fetchall()[0][0]
+
+
+def _reason(exc: BaseException) -> str:
+    """DuckDB's reason in brief, without the lines that quote the offending record or SQL."""
+    lines = [x for x in str(exc).splitlines() if x.strip() and not x.startswith(_QUOTING)]
+    return "; ".join(lines[:2]).replace("Invalid Input Error: ", "")[:300]
+
+
+def _src(name: str) -> str:
+    """The temp table a source is staged in (qualified: never a user's table)."""
+    return f"temp.main.{quote_ident('_src_' + name)}"
+
+
+def _find(folder: Path, name: str) -> list[Path]:
+    return [folder / f"{name}{s}" for s in _FORMATS if (folder / f"{name}{s}").is_file()]
+
+
+def _resolve(source: Path) -> list[_Input]:
+    """Find each contract table's file in a folder or DuckDB file; raise if any is missing."""
+    if source.is_file() and source.suffix.lower() in _DB_SUFFIXES:
+        return [_Input(t, "duckdb", str(source)) for t in INPUT_TABLES]
+    if not source.is_dir():
+        msg = f"{source} is neither a folder of .csv/.parquet files nor a .duckdb/.db file"
+        _raise([_violation("input", "missing input", msg)])
+    inputs, problems = [], []
+    for table in INPUT_TABLES:
+        found = _find(source, table.name)
+        if len(found) > 1:
+            problems.append(_violation(table.name, "ambiguous", _AMBIGUOUS, file=str(found[0])))
+        elif not found:
+            msg = f"no {table.name}.csv or {table.name}.parquet in {source}"
+            problems.append(_violation(table.name, "missing table", msg, file=str(source)))
+        else:
+            inputs.append(_Input(table, found[0].suffix[1:], str(found[0])))
+    if problems:
+        _raise(problems)
+    return inputs
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _bad_utf8_lines(path: str) -> int:
+    """Lines that are not UTF-8 (a NUL byte counts: UTF-16 is not UTF-8); 0 if all are."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                if "\x00" in decoder.decode(chunk):
+                    raise UnicodeError("NUL byte")
+            decoder.decode(b"", final=True)
+        return 0
+    except UnicodeError:  # count the bad lines on the slow path
+        pass
+    bad = 0
+    with open(path, "rb") as fh:
+        for line in (raw for raw in fh if raw.strip(b"\x00\r\n")):  # UTF-16 "\n" is 2 bytes
+            try:
+                bad += "\x00" in line.decode("utf-8")
+            except UnicodeDecodeError:
+                bad += 1
+    return bad
+
+
+def _stage(con: duckdb.DuckDBPyConnection, inp: _Input) -> tuple[list[ContractError], bool]:
+    """Copy one source into temp table ``_src_<name>``; return reading problems, staged."""
+    name, file, params = inp.table.name, inp.path, {"path": inp.path}
+    if inp.kind == "csv":
+        if Path(file).stat().st_size == 0:
+            msg = "file is empty (0 bytes)"
+            return [_violation(name, "empty table", msg, file=file, n_rows=0)], False
+        try:
+            bad = _bad_utf8_lines(file)
+        except OSError as exc:
+            msg = f"cannot read the file: {exc.strerror}"
+            return [_violation(name, "unreadable file", msg, file=file)], False
+        if bad:
+            msg = "file is not UTF-8 encoded (count of lines); re-save it as UTF-8"
+            return [_violation(name, "encoding", msg, file=file, n_rows=bad)], False
+        read = f"read_csv($path, {_CSV})"
+    elif inp.kind == "parquet":
+        read = "read_parquet($path)"
+    else:
+        sql = "select count(*) from information_schema.tables where table_catalog = $c"
+        sql += " and table_schema = 'main' and table_name = $t"
+        if not _scalar(con, sql, {"c": _ALIAS, "t": name}):
+            msg = f"no table {name} in the DuckDB file"
+            return [_violation(name, "missing table", msg, file=file)], False
+        read, params = f"{_ALIAS}.main.{quote_ident(name)}", None
+    src, found = _src(name), []
+    try:
+        con.execute(f"create or replace temp table {src} as select * from {read}", params)
+        sql = f"select count(distinct line) from temp.main.{_REJECTS[0]}"
+        n_bad = _scalar(con, sql) if inp.kind == "csv" else 0
+        if n_bad:
+            msg = "row(s) with the wrong number of fields or broken quoting"
+            found.append(_violation(name, "malformed row", msg, file=file, n_rows=n_bad))
+    except duckdb.Error as exc:
+        msg = f"cannot read the {inp.kind} data: {_reason(exc)}"
+        return [_violation(name, "unreadable file", msg, file=file)], False
+    finally:
+        for table in _REJECTS:
+            con.execute(f"drop table if exists temp.main.{table}")  # never a user's table
+    if not _scalar(con, f"select count(*) from {src}"):
+        found.append(_violation(name, "empty table", "no data rows", file=file, n_rows=0))
+    return found, True
+
+
+def _parse(col: Column, src_type: str, ident: str) -> tuple[str, str]:
+    """SQL for (the value with blanks as NULL, the value parsed to the contract type)."""
+    is_text = src_type == "VARCHAR"
+    value = f"nullif(trim({ident}), '')" if is_text else ident
+    if col.dtype == TEXT:
+        return value, value if is_text else f"nullif(trim(cast({ident} as varchar)), '')"
+    if col.dtype == BOOLEAN and is_text:
+        low = f"lower({value})"
+        return value, f"case when {low} in {_TRUE} then true when {low} in {_FALSE} then false end"
+    if col.dtype == INTEGER and src_type not in _INT_TYPES:  # '2.5' is not an integer
+        num = f"try_cast({value} as double)"
+        return value, f"case when {num} = floor({num}) then try_cast({value} as bigint) end"
+    return value, ident if src_type == col.dtype else f"try_cast({value} as {col.dtype})"
+
+
+def _columns(
+    con: duckdb.DuckDBPyConnection, inp: _Input, types: dict[str, str]
+) -> list[ContractError]:
+    """Report missing required columns (with a delimiter hint) and case-only mismatches."""
+    table, file, found = inp.table, inp.path, []
+    missing = [c for c in table.required_columns if c not in types]
+    if missing:
+        msg = f"missing required column(s): {', '.join(missing)}"
+        seen = [d for d in _DELIMS if len(types) == 1 and d in next(iter(types))]
+        if seen:
+            msg += f"; the delimiter looks like {seen[0]!r} (the contract's CSV uses ',')"
+        n = _scalar(con, f"select count(*) from {_src(table.name)}")
+        found.append(_violation(table.name, "missing required column", msg, missing[0], file, n))
+    lowered = {c.lower(): c for c in types if c not in table.column_names}
+    for name in (c for c in table.column_names if c not in types and c.lower() in lowered):
+        msg = f"found {lowered[name.lower()]!r}; column names are case-sensitive"
+        found.append(_violation(table.name, "column name case", msg, name, file))
+    return found
+
+
+def _build_raw(
+    con: duckdb.DuckDBPyConnection, inp: _Input
+) -> tuple[list[ContractError], tuple[str, ...], tuple[str, ...]]:
+    """Create and check ``raw_<name>``; return violations, extra and absent columns.
+
+    Absent contract columns are loaded as NULL (a missing required one is reported), so the
+    columns that are present are still checked.
+    """
+    table, src = inp.table, _src(inp.table.name)
+    types = {row[0]: row[1] for row in con.execute(f"describe {src}").fetchall()}
+    found = _columns(con, inp, types)
+    absent = tuple(c for c in table.column_names if c not in types)
+    clashes = {c for c in types if c.lower() in {a.lower() for a in absent}}
+    extras = tuple(c for c in types if c not in table.column_names and c not in clashes)
+    selects, checks = [], []
+    for col in table.columns:
+        ident = quote_ident(col.name)
+        if col.name in absent:
+            selects.append(f"cast(null as {col.dtype}) as {ident}")
+            continue
+        value, parsed = _parse(col, types[col.name], ident)
+        selects.append(f"{parsed} as {ident}")
+        if parsed != value:
+            bad = f"{value} is not null and {parsed} is null"
+            checks.append((col, "unparsable value", f"value(s) not parsable as {col.dtype}", bad))
+        if col.required:
+            checks.append((col, "required value null", "null or empty", f"{value} is null"))
+        if col.min_value is not None:  # a contract constant, not data
+            msg = f"value(s) below the minimum {col.min_value}"
+            checks.append((col, "negative value", msg, f"{parsed} < {int(col.min_value)}"))
+    sums = ", ".join(f"count(*) filter (where {cond})" for *_, cond in checks)
+    counts = con.execute(f"select {sums} from {src}").fetchall()[0] if checks else ()
+    for (col, rule, msg, _), n in zip(checks, counts, strict=True):
+        if n:
+            found.append(_violation(table.name, rule, msg, col.name, inp.path, n))
+    raw, key = quote_ident(raw_name(table)), quote_ident(table.key)
+    selects += [quote_ident(c) for c in extras]
+    con.execute(f"create or replace table {raw} as select {', '.join(selects)} from {src}")
+    dups = f"select count(*) from {raw} where {key} is not null group by {key} having count(*) > 1"
+    n = _scalar(con, f"select coalesce(sum(n), 0) from ({dups}) as d(n)")
+    if n:
+        msg = "rows share a key value"
+        found.append(_violation(table.name, "duplicate key", msg, table.key, inp.path, int(n)))
+    return found, extras, absent
+
+
+def _check_links(con: duckdb.DuckDBPyConnection, file: str) -> list[ContractError]:
+    """Referrals must point at a tip and not predate it."""
+    refs, tips = quote_ident(raw_name(REFERRALS)), quote_ident(raw_name(TIPS))
+    orphan, early = con.execute(
+        "select count(*) filter (where r.tip_id is not null and t.tip_id is null),"
+        " count(*) filter (where r.referred_at < t.received_at)"
+        f" from {refs} as r left join (select tip_id, min(received_at) as received_at"
+        f" from {tips} group by tip_id) as t on r.tip_id = t.tip_id"
+    ).fetchall()[0]
+    found = []
+    if orphan:
+        msg = "tip_id not found in tips"
+        found.append(_violation("referrals", "orphan tip_id", msg, "tip_id", file, orphan))
+    if early:
+        msg, rule = "referred_at is before the tip's received_at", "referred before received"
+        found.append(_violation("referrals", rule, msg, "referred_at", file, early))
+    return found
+
+
+def load_input(
+    source: str | Path,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    on_progress: ProgressFn | None = None,
+) -> LoadSummary:
+    """Load ``tips``, ``referrals`` and ``case_outcomes`` into typed ``raw_*`` tables.
+
+    Args:
+        source: folder of ``<table>.csv``/``<table>.parquet`` files, or a DuckDB file.
+        con: connection to write into (not inside an open transaction).
+        on_progress: optional ``(step, fraction)`` callback (see ``linkage.progress``).
+
+    Returns:
+        LoadSummary with row counts, source files, their sha256 and the extra columns.
+
+    Raises:
+        ContractError: listing every contract violation; nothing is left half-loaded.
+
+    Example:
+        >>> summary = load_input("data/study", connect())  # doctest: +SKIP
+        >>> summary.row_counts["referrals"]  # doctest: +SKIP
+        1200
+    """
+    inputs = _resolve(Path(source))
+    kind = inputs[0].kind if len({i.kind for i in inputs}) == 1 else "mixed"
+    progress, attached = on_progress or silent, False
+    try:
+        if kind == "duckdb":
+            try:
+                con.execute(f"attach $path as {_ALIAS} (read_only)", {"path": str(source)})
+                attached = True
+            except duckdb.Error as exc:
+                msg = f"cannot open the DuckDB file: {_reason(exc)}"
+                _raise([_violation(t.name, "unreadable file", msg, file=str(source))
+                        for t in INPUT_TABLES])  # fmt: skip
+        found, staged = [], []
+        for step, inp in enumerate(inputs, start=1):
+            problems, ok = _stage(con, inp)
+            found += problems
+            staged += [inp] if ok else []
+            progress(f"read {inp.table.name}", step / (len(inputs) + 1))
+        con.execute("begin")
+        try:
+            summary = _load(con, str(source), kind, inputs, staged, found)
+        except BaseException:
+            con.execute("rollback")
+            raise
+        con.execute("commit")
+    finally:
+        for inp in inputs:
+            con.execute(f"drop table if exists {_src(inp.table.name)}")
+        if attached:
+            con.execute(f"detach {_ALIAS}")
+    progress("checked the contract", 1.0)
+    log.info("loaded %s input: %s", kind, summary.row_counts)
+    return summary
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    kind: str,
+    inputs: list[_Input],
+    staged: list[_Input],
+    found: list[ContractError],
+) -> LoadSummary:
+    """Build the raw tables from the staged sources and check them (inside a transaction)."""
+    extras: dict[str, tuple[str, ...]] = {}
+    absent: dict[str, tuple[str, ...]] = {}
+    for inp in staged:
+        problems, extras[inp.table.name], absent[inp.table.name] = _build_raw(con, inp)
+        found += problems
+    incomplete = {e.table for e in found if e.rule in _PARTIAL}
+    incomplete |= {i.table.name for i in inputs if i not in staged}
+    if not incomplete & {TIPS.name, REFERRALS.name}:
+        found += _check_links(con, next(i.path for i in inputs if i.table is REFERRALS))
+    if found:
+        log.info("input (%s) breaks the contract: %d violation(s)", kind, len(found))
+        _raise(found)
+    for name, columns in absent.items():
+        if columns:
+            log.warning("%s: optional column(s) absent, loaded as NULL: %s", name, columns)
+    files = {i.table.name: i.path for i in inputs}
+    counts = {t: _scalar(con, f"select count(*) from {quote_ident(raw_name(t))}") for t in files}
+    return LoadSummary(
+        source=source,
+        kind=kind,
+        row_counts=counts,
+        files=files,
+        sha256={path: _sha256(path) for path in sorted(set(files.values()))},
+        extra_columns={k: v for k, v in extras.items() if v},
+        absent_columns={k: v for k, v in absent.items() if v},
+    )
+
+
+def load_truth(truth_dir: str | Path, con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Load ``truth_links`` / ``truth_referrals`` (``.csv`` or ``.parquet``) where present.
+
+    Types are as in the file (sniffed for CSV) except id columns, kept as text so that
+    ``'007'`` stays ``'007'`` and joins the raw tables. Synthetic data only.
+
+    Example:
+        >>> load_truth("data/study/truth", con)  # doctest: +SKIP
+        ['truth_links']
+    """
+    folder, loaded = Path(truth_dir), []
+    con.execute("begin")
+    try:
+        for name in _TRUTH_TABLES:
+            found = _find(folder, name)
+            if len(found) > 1:
+                raise _violation(name, "ambiguous", _AMBIGUOUS, file=str(found[0]))
+            if not found:
+                continue
+            params, file = {"path": str(found[0])}, str(found[0])
+            read = "read_parquet($path)" if file.endswith(".parquet") else "read_csv($path)"
+            try:
+                cols = [r[0] for r in con.execute(f"describe from {read}", params).fetchall()]
+                ids = ", ".join(f"'{c}': 'VARCHAR'" for c in _ID_COLUMNS if c in cols)
+                if ids and file.endswith(".csv"):
+                    read = f"read_csv($path, header=true, types={{{ids}}})"
+                sql = f"create or replace table {quote_ident(name)} as select * from {read}"
+                con.execute(sql, params)
+            except duckdb.Error as exc:
+                msg = f"cannot read: {_reason(exc)}"
+                raise _violation(name, "unreadable file", msg, file=file) from exc
+            missing = [c for c in TRUTH_LINKS_COLUMNS if c not in cols]
+            if name == "truth_links" and missing:
+                msg = f"missing required column(s): {', '.join(missing)}"
+                raise _violation(name, "missing required column", msg, missing[0], file)
+            loaded.append(name)
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+    log.info("loaded truth tables: %s", ", ".join(loaded) or "none")
+    return loaded
+
+
+def load_to_file(
+    source: str | Path,
+    db_path: str | Path,
+    *,
+    overwrite: bool = False,
+    on_progress: ProgressFn | None = None,
+) -> LoadSummary:
+    """Load ``source`` into the DuckDB file ``db_path`` (``linkage load --input X --db FILE``).
+
+    A new file is removed again if the load fails. An existing file that already holds
+    ``raw_*`` tables is loaded into only with ``overwrite=True``.
+
+    Raises:
+        ContractError: the input breaks the contract (an existing file is left as it was).
+        OutputError: ``db_path`` cannot be written, or holds raw tables and not ``overwrite``.
+
+    Example:
+        >>> load_to_file("data/study", "study.duckdb").row_counts  # doctest: +SKIP
+        {'tips': 1000, 'referrals': 1200, 'case_outcomes': 900}
+    """
+    db = Path(db_path)
+    if not db.parent.is_dir():
+        raise OutputError(f"{db}: folder {db.parent} does not exist")
+    existed = db.exists()
+    if existed and Path(source).exists() and Path(source).resolve() == db.resolve():
+        raise OutputError(f"{db}: the output database cannot be the input file")
+    try:
+        con = connect(db)
+    except duckdb.Error as exc:
+        raise OutputError(f"{db}: cannot open as a DuckDB database: {_reason(exc)}") from exc
+    try:
+        present = [raw_name(t) for t in INPUT_TABLES if table_exists(con, raw_name(t))]
+        if present and not overwrite:
+            raise OutputError(f"{db}: already holds {', '.join(present)}; use overwrite")
+        return load_input(source, con, on_progress=on_progress)
+    except BaseException:
+        con.close()
+        if not existed:
+            for leftover in (db, db.with_name(db.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
