@@ -74,10 +74,11 @@ def draw_referrals(g: StudyGenerator) -> None:
     no_contact = ~(has["ip"] | has["email"] | has["phone"])
     viral = rng.random(n) < mod.viral_share
     abroad = rng.random(n) < off["abroad_share"][offense]
-    offset = (np.log(mod.urgent_investigate) * urgent
-              + np.log(mod.no_contact_investigate) * no_contact
-              + np.log(mod.viral_investigate) * viral)
-    investigated = rng.random(n) < synth.calibrate(offset, offense, off["investigate"])
+    # Investigation is decided per suspect and agency in draw_cases; this is each referral's
+    # contribution to that decision (odds ratios around the offense's calibrated rate).
+    inv_offset = (np.log(mod.urgent_investigate) * urgent
+                  + np.log(mod.no_contact_investigate) * no_contact
+                  + np.log(mod.viral_investigate) * viral)
     cor = sc.corruption.referral
     codes = synth.name_codes(rng, cor, noise, n, "")
     del codes["nickname"], codes["swap"]
@@ -98,7 +99,7 @@ def draw_referrals(g: StudyGenerator) -> None:
     _build(g, "referral_draws", cols, {}, "generate/gen_referrals.sql")
     g.ref = {"tip": tip, "person": person, "offense": offense, "urgent": urgent,
              "referred": referred, "agency": agency, "no_contact": no_contact, "viral": viral,
-             "abroad": abroad, "investigated": investigated, "num": num,
+             "abroad": abroad, "inv_offset": inv_offset, "num": num,
              "has_email": has["email"], "has_username": has["username"]}
 
 
@@ -122,21 +123,35 @@ def draw_cases(g: StudyGenerator) -> None:
     referrals (investigated = false) and cases from other sources; censored at end_date."""
     sc, rng, noise, off, r = g.sc, g.rng_case, g.noise, g.offense_arr, g.ref
     mod, cr = sc.modifiers, sc.case_record
+    # An agency investigates a suspect, not a referral: all referrals of one person to one
+    # agency share one decision (and one case). Intercepts are solved so that each offense's
+    # per-referral investigation rate still equals the scenario's.
+    key = r["person"].astype(np.int64) * len(g.agency_ids) + r["agency"]
+    _, grp = np.unique(key, return_inverse=True)
+    n_grp = int(grp.max()) + 1
+    order = np.lexsort((r["referred"], grp))
+    lead = order[np.r_[True, grp[order][1:] != grp[order][:-1]]]  # earliest, in group order
+    g_offset = np.full(n_grp, -np.inf)
+    np.maximum.at(g_offset, grp, r["inv_offset"])
+    p_inv = synth.calibrate_cases(g_offset, r["offense"][lead], grp, r["offense"],
+                                  off["investigate"])
+    g_inv = rng.random(n_grp) < p_inv
+    r["investigated"] = g_inv[grp]
     inv = np.flatnonzero(r["investigated"])
-    key = r["person"][inv].astype(np.int64) * len(g.agency_ids) + r["agency"][inv]
-    _, case_of = np.unique(key, return_inverse=True)
-    n_rc = int(case_of.max()) + 1 if len(inv) else 0
+    case_of_group = np.full(n_grp, NONE)
+    case_of_group[g_inv] = np.arange(int(g_inv.sum()))
+    case_of = case_of_group[grp[inv]]
+    n_rc = int(g_inv.sum())
     start = r["referred"][inv] + (synth.lognormal_days(
         rng, sc.lags.referral_to_investigation, len(inv)) * DAY).astype(np.int64)
     opened = np.full(n_rc, np.iinfo(np.int64).max)
     np.minimum.at(opened, case_of, start)
-    order = np.lexsort((r["referred"][inv], case_of))
-    first = np.r_[True, case_of[order][1:] != case_of[order][:-1]] if len(inv) else []
-    lead = inv[order[first]]  # earliest referral of each case, in case order
+    lead = lead[g_inv]  # lead referral of each case, in case order
     lo = r["offense"][lead]
     offset = (np.log(mod.urgent_arrest) * r["urgent"][lead]
               + np.log(mod.abroad_arrest) * r["abroad"][lead])
-    arrested = rng.random(n_rc) < synth.calibrate(offset, lo, off["arrest"])
+    p_arrest = synth.calibrate_cases(offset, lo, case_of, r["offense"][inv], off["arrest"])
+    arrested = rng.random(n_rc) < p_arrest
     charged = arrested & (rng.random(n_rc) < off["charge"][lo])
     convicted = charged & (rng.random(n_rc) < off["convict"][lo])
     st_rc = _stages(g, opened // DAY, arrested, charged, convicted)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +25,9 @@ from pathlib import Path
 import duckdb
 
 from linkage.db import connect, quote_ident, quote_literal
-from linkage.errors import ConfigError, OutputError
+from linkage.errors import ConfigError
 from linkage.gen_records import StudyGenerator
+from linkage.outputs import atomic_folder
 from linkage.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -66,14 +66,10 @@ def generate(
     if fmt not in FORMATS:
         raise ConfigError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output {out} exists and is not a folder")
     progress = on_progress or (lambda step, frac: None)
     start = time.perf_counter()
-    stage = out.parent / f".{out.name}.partial"
-    shutil.rmtree(stage, ignore_errors=True)
-    (stage / "truth").mkdir(parents=True)
-    try:
+    with atomic_folder(out) as stage:
+        (stage / "truth").mkdir()
         # A file-backed work database with a memory cap spills instead of growing (national
         # scale holds 20M tips); the cap can be raised with LINKAGE_MEMORY_LIMIT.
         con = connect(stage / "work.duckdb",
@@ -83,25 +79,11 @@ def generate(
             files = _write(con, stage, fmt)
             progress("write files", 1.0)
         (stage / "work.duckdb").unlink()
-        _swap_into_place(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     files = {k: out / v.relative_to(stage) for k, v in files.items()}
     seconds = time.perf_counter() - start
     log.info("generated %s tips, %s referrals in %.1f s", counts["tips"], counts["referrals"],
              seconds)
     return GenerateSummary(out, fmt, counts, files, seconds)
-
-
-def _swap_into_place(stage: Path, out: Path) -> None:
-    """Replace ``out`` by ``stage`` so a reader never sees a mix of old and new files."""
-    old = out.parent / f".{out.name}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    stage.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 _OUTPUTS = {

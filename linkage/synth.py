@@ -110,6 +110,35 @@ def calibrate(
     return out
 
 
+def calibrate_cases(
+    case_offset: np.ndarray,
+    case_group: np.ndarray,
+    ref_case: np.ndarray,
+    ref_group: np.ndarray,
+    targets: np.ndarray,
+    iters: int = 200,
+) -> np.ndarray:
+    """Case-level probabilities ``sigmoid(a[case_group] + case_offset)`` such that the mean
+    over referrals (each sharing its case's fate) in each referral group equals
+    ``targets[group]``. Solved by fixed-point iteration on the intercepts ``a``; with one
+    referral per case it reduces to ``calibrate``."""
+    t = np.clip(targets, 1e-9, 1 - 1e-9)
+    logit_t = np.log(t / (1 - t))
+    a = logit_t.copy()
+    n_ref = np.bincount(ref_group, minlength=len(t))
+    has = n_ref > 0
+    p = np.zeros(len(case_offset))
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-(a[case_group] + case_offset)))
+        mean = np.bincount(ref_group, weights=p[ref_case], minlength=len(t))[has] / n_ref[has]
+        mean = np.clip(mean, 1e-12, 1 - 1e-12)
+        step = logit_t[has] - np.log(mean / (1 - mean))
+        a[has] += step
+        if np.abs(step).max() < 1e-9:
+            break
+    return p
+
+
 def noisy(p: float, noise: float) -> float:
     """A corruption probability scaled by the scenario's noise multiplier, capped at 1."""
     return min(1.0, p * noise)

@@ -13,7 +13,7 @@ import pytest
 from linkage.contract import CASE_OUTCOMES, INPUT_TABLES, REFERRALS, TIPS
 from linkage.generate import generate
 from linkage.scenario import SideCorruption, load_scenario
-from linkage.synth import calibrate, corrupt_dob
+from linkage.synth import calibrate, calibrate_cases, corrupt_dob
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +199,28 @@ def test_dob_corruption_swaps_day_and_month_and_stays_valid() -> None:
     cor = SideCorruption(0, 0, 0, 0, 1.0, 0, 0, 0, 0)
     out = corrupt_dob(rng, np.full(2000, days, dtype=np.int32), cor, 1.0)
     assert (out != days).all() and np.abs(out - days).max() <= 366
+
+
+def test_calibrate_cases_keeps_per_referral_rates_when_referrals_share_a_case() -> None:
+    rng = np.random.default_rng(3)
+    size = 1 + rng.poisson(0.5, 5_000)
+    ref_case = np.repeat(np.arange(len(size)), size)
+    ref_group = rng.integers(0, 2, len(ref_case))
+    lead_group = ref_group[np.r_[0, np.cumsum(size)[:-1]]]
+    p = calibrate_cases(rng.normal(0, 1, len(size)), lead_group, ref_case, ref_group,
+                        np.array([0.15, 0.55]))
+    for g, target in ((0, 0.15), (1, 0.55)):
+        assert abs(p[ref_case][ref_group == g].mean() - target) < 1e-6
+
+
+def test_referrals_of_one_suspect_to_one_agency_share_their_fate(small_csv) -> None:
+    con = _con(small_csv[0])
+    mixed = _scalar(con, """
+        select count(*) from (
+            select t.person_id, r.agency_id from truth_referrals t join referrals r
+            using (referral_id) group by 1, 2
+            having count(distinct t.investigated) > 1)""")
+    shared = _scalar(con, """
+        select count(*) from (select case_id from truth_links group by 1 having count(*) > 1)""")
+    assert mixed == 0
+    assert shared > 0  # repeat suspects: some cases take several referrals

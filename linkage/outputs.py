@@ -1,0 +1,43 @@
+"""Output folders that are replaced atomically: a reader (or a crash) never sees a mix of
+old and new files."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from linkage.errors import OutputError
+
+
+@contextmanager
+def atomic_folder(out: str | Path) -> Iterator[Path]:
+    """Yield an empty partial folder beside ``out``; on success it replaces ``out`` whole,
+    on any error it is deleted and ``out`` is left as it was.
+
+    Example:
+        >>> with atomic_folder("/tmp/atomic-doc") as tmp:
+        ...     _ = (tmp / "a.txt").write_text("new")
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output {out} exists and is not a folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder for {out}: {exc.strerror}") from None
+    partial = out.parent / f".{out.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    old = out.parent / f".{out.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    partial.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
