@@ -86,12 +86,13 @@ def generate(
     return GenerateSummary(out, fmt, counts, files, seconds)
 
 
+# file -> (work table, sort order, select list): tips sort on their integer twin of tip_id.
 _OUTPUTS = {
-    "tips": ("out_tips", "tip_id"),
-    "referrals": ("gen_referrals", "referral_id"),
-    "case_outcomes": ("gen_case_outcomes", "case_id"),
-    "truth/truth_links": ("truth_links", "referral_id, case_id"),
-    "truth/truth_referrals": ("truth_referrals", "referral_id"),
+    "tips": ("out_tips", "tip_num", "* exclude (tip_num)"),
+    "referrals": ("gen_referrals", "referral_id", "*"),
+    "case_outcomes": ("gen_case_outcomes", "case_id", "*"),
+    "truth/truth_links": ("truth_links", "referral_id, case_id", "*"),
+    "truth/truth_referrals": ("truth_referrals", "referral_id", "*"),
 }
 
 
@@ -99,10 +100,10 @@ def _write(con: duckdb.DuckDBPyConnection, stage: Path, fmt: str) -> dict[str, P
     files = {}
     parquet = fmt == "parquet"
     options = "(format parquet, compression zstd)" if parquet else "(header, delimiter ',')"
-    for name, (table, order) in _OUTPUTS.items():
+    for name, (table, order, cols) in _OUTPUTS.items():
         path = stage / f"{name}.{fmt}"
         con.execute(
-            f"copy (select * from {quote_ident(table)} order by {order}) "
+            f"copy (select {cols} from {quote_ident(table)} order by {order}) "
             f"to {quote_literal(str(path))} {options}"
         )
         files[name.split("/")[-1]] = path

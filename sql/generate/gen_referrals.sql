@@ -23,7 +23,7 @@ joined as (
         geo.state as geo_state,
         geo.zip as geo_zip
     from draws
-    inner join gen_tips as t on (100000000 + draws.tip_num)::varchar = t.tip_id
+    inner join gen_tips as t on draws.tip_num = t.tip_num
     inner join gen_people as p on draws.person_idx = p.person_idx
     inner join g_agencies as ag on draws.agency_idx = ag.idx
     inner join g_offenses as off on draws.offense_idx = off.idx

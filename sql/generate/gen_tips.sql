@@ -46,7 +46,8 @@ final as (
             as suspect_last_name,
         case when has_dob then dob end as suspect_dob,
         ctry.code as country,
-        case when ctry.code = 'US' then person_state end as state
+        case when ctry.code = 'US' then person_state end as state,
+        tip_num  -- integer twin of tip_id for fast joins and ordering (not written out)
     from named
     left join g_esps as esp on named.reporter_idx = esp.idx
     inner join g_incidents as inc on named.incident_idx = inc.idx
