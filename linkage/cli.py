@@ -155,6 +155,94 @@ def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path
 
 
 @main.command()
+@click.option("--db", "db_path", type=click.Path(path_type=Path, exists=True), required=True,
+              help="Study DuckDB file with raw_* tables (from `linkage load`).")
+@click.option("--threshold", type=float, default=None,
+              help="Match-probability threshold for links (default 0.5).")
+@click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
+              help="Also save the trained Splink model JSON here.")
+@click.pass_context
+@_handle_errors
+def link(ctx: click.Context, db_path: Path, threshold: float | None,
+         model_path: Path | None) -> None:
+    """Link referrals to case outcomes with Splink (unsupervised) and write `links`.
+
+    Writes stg_* (standardised), scored_pairs (every candidate pair with its probability)
+    and links (best case per referral above the threshold) into the study database; with
+    truth tables present, also the evaluation tables (precision, recall, calibration).
+
+    Example:
+
+        linkage link --db study.duckdb --threshold 0.8
+    """
+    from linkage.db import connect
+    from linkage.evaluate import evaluate, has_truth
+    from linkage.link import link as run_link
+
+    with connect(db_path) as con:
+        summary = run_link(con, threshold=threshold, model_path=model_path)
+        _echo(ctx, f"{summary.n_candidate_pairs:,} candidate pairs, {summary.n_links:,} "
+                   f"referrals linked at p >= {summary.threshold:g}")
+        if has_truth(con):
+            ev = evaluate(con)
+            _echo(ctx, f"against truth: blocking recall {ev.blocking_recall:.4f}, precision "
+                       f"{ev.splink.precision:.4f}, recall {ev.splink.recall:.4f}, "
+                       f"F1 {ev.splink.f1:.4f}")
+
+
+@main.command()
+@click.option("--scenario", default="default", show_default=True, metavar="NAME|PATH",
+              help="Scenario to generate (ignored with --input).")
+@click.option("--scale", type=float, default=None,
+              help="Share of national volume (default 0.02: about a minute here).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: the scenario's).")
+@click.option("--input", "source", type=click.Path(path_type=Path), default=None,
+              metavar="DIR|FILE", help="Run on your own data instead (no truth).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("study_out"),
+              show_default=True, help="Output folder (replaced atomically).")
+@click.option("--threshold", type=float, default=None, help="Link threshold (default 0.5).")
+@click.pass_context
+@_handle_errors
+def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None,
+        source: Path | None, out_dir: Path, threshold: float | None) -> None:
+    """Run a whole study: generate or load, validate, link, estimate, report.
+
+    Writes study.duckdb, links.parquet, conversion_rates.csv, report.html, report.md,
+    manifest.json (and the generated data/ with its truth) into --out.
+
+    Example:
+
+        linkage run --scale 0.05 --seed 3 --out study_out
+    """
+    from linkage.progress import progress_bar
+    from linkage.study import StudyConfig, run_study
+
+    config = StudyConfig(scenario=scenario, scale=scale, seed=seed, input=source,
+                         out=out_dir, threshold=threshold)
+    with progress_bar("study", quiet=ctx.obj["quiet"]) as report:
+        result = run_study(config, on_progress=report)
+    secs = sum(result.stage_seconds.values())
+    _echo(ctx, f"study written to {result.out} in {secs:.0f} s: report.html, report.md, "
+               "links.parquet, conversion_rates.csv, manifest.json, study.duckdb")
+    _echo(ctx, _headline(result.out / "conversion_rates.csv"))
+
+
+def _headline(path: Path) -> str:
+    """The primary estimate for all offense types, as a few terminal lines."""
+    if not path.exists():
+        return "(no conversion rates: estimation stage unavailable)"
+    import duckdb
+
+    rows = duckdb.sql(
+        "select stage, estimate, ci_low, ci_high from read_csv($p) where offense_type = 'ALL'"
+        " and is_primary order by estimate desc", params={"p": str(path)}).fetchall()
+    lines = ["all offense types (primary method): share of referrals reaching each stage"]
+    lines += [f"  {s:<14} {e:7.2%}  [{lo:.2%}, {hi:.2%}]" for s, e, lo, hi in rows
+              if e is not None]
+    return "\n".join(lines)
+
+
+@main.command()
 def scenarios() -> None:
     """List the scenarios that ship with the toolkit.
 

@@ -1,0 +1,400 @@
+"""Probabilistic linkage of referrals to case outcomes (Splink, unsupervised).
+
+``link(con)`` builds the staging tables and writes to the study database:
+
+* ``scored_pairs`` - every candidate pair with final match probability >= ``SCORE_FLOOR``:
+  referral_id, case_id, match_probability, match_weight, pair_probability,
+  identity_probability, identity_weight, temporal_probability, gap_days, gap_bucket,
+  same_agency, match_key and the partial match weight (``mw_``) of each comparison;
+* ``links`` (contract) - referral_id, case_id, match_probability, match_weight: for each
+  referral its best case if that case's probability reaches the threshold. A referral has
+  at most one link; a case may take several (repeat suspects);
+* ``link_gap_model`` - the temporal step's buckets, m/u and fitted parameters.
+
+The match probability is built in two steps, neither of which reads truth:
+
+1. **Identity** (Splink): P(same person). lambda from deterministic rules with a stated
+   recall assumption, u by seeded random sampling, m by EM on tight blocks
+   (:mod:`linkage.link_model`).
+2. **Temporal**: one person is often in several referrals, but only some join the case,
+   and identifiers cannot tell them apart. P(this referral is the case's | same person)
+   is the posterior of a two-class mixture over the gap between referral and case
+   opening (links: fitted, anchored on an assumed lag distribution; other pairs: the
+   random-pair distribution) and agency agreement, fitted by EM on likely same-person
+   pairs (``link_model.fit_temporal``). No one-case-one-referral constraint: agencies
+   may merge a suspect's referrals into one case; but a referral from another agency is
+   discounted when the case has a likely referral of the person from its own agency.
+
+Default threshold 0.5: (1) with calibrated probabilities it is the Bayes rule when a false
+link and a missed link cost the same - they bias conversion rates by similar amounts in
+opposite directions, so neither is favoured; (2) the threshold that maximises expected F1
+is half the attainable F1 (Lipton, Elkan & Naryanaswamy 2014), about 0.5 when F1 is high.
+The probabilities are not guaranteed calibrated: the reliability table of
+:mod:`linkage.evaluate` shows how far off they are.
+
+Splink runs in its own in-memory DuckDB connection fed with Arrow copies of the staged
+tables, so none of its ``__splink__`` intermediates reach (and bloat) the study file; the
+connection is closed afterwards, dropping them all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from splink import DuckDBAPI, Linker
+
+from linkage import link_model as lm
+from linkage.db import build_table, quote_ident, quote_literal
+from linkage.errors import LinkModelError
+from linkage.link_model import TemporalFit, fit_temporal
+from linkage.resources import package_data
+
+__all__ = ["LinkSummary", "TemporalFit", "build_staging", "fit_temporal", "link"]
+
+log = logging.getLogger(__name__)
+
+STAGING_FILES = (
+    "staging/stg_nicknames.sql",
+    "staging/stg_referrals.sql",
+    "staging/stg_case_outcomes.sql",
+)
+ProgressCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LinkSummary:
+    """What a linkage run did (counts only, never identifiers).
+
+    Attributes:
+        n_referrals: referrals staged.
+        n_cases: case outcomes staged.
+        n_candidate_pairs: pairs produced by the blocking rules (before scoring).
+        n_scored_pairs: rows in ``scored_pairs`` (probability >= ``score_floor``).
+        n_links: rows in ``links`` (referrals linked).
+        n_cases_linked: distinct cases among the links.
+        threshold: match-probability threshold used for ``links``.
+        score_floor: lower probability bound of ``scored_pairs``.
+        probability_two_random_records_match: the prior (lambda) the model used.
+        model: the trained identity model (Splink settings as a dict, as saved to JSON).
+        temporal: the fitted temporal step (see ``link_model.fit_temporal``).
+        model_path: where the model JSON was written, if anywhere.
+        charts: offline (self-contained) HTML of the model charts, by name.
+        seconds: wall time of each step.
+    """
+
+    n_referrals: int
+    n_cases: int
+    n_candidate_pairs: int
+    n_scored_pairs: int
+    n_links: int
+    n_cases_linked: int
+    threshold: float
+    score_floor: float
+    probability_two_random_records_match: float
+    model: dict[str, Any] = field(repr=False)
+    temporal: TemporalFit | None = None
+    model_path: Path | None = None
+    charts: dict[str, str] = field(default_factory=dict, repr=False)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def write_charts(self, folder: str | Path) -> list[Path]:
+        """Write each chart to ``<folder>/<name>.html``; return the paths.
+
+        Example:
+            >>> summary.write_charts("study_out/charts")  # doctest: +SKIP
+            [PosixPath('study_out/charts/match_weights.html'), ...]
+        """
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, html in self.charts.items():
+            path = out / f"{name}.html"
+            path.write_text(html, encoding="utf-8")
+            paths.append(path)
+        return paths
+
+
+def build_staging(con: duckdb.DuckDBPyConnection) -> None:
+    """Build ``stg_nicknames``, ``stg_referrals`` and ``stg_case_outcomes``.
+
+    Needs ``raw_referrals`` and ``raw_case_outcomes`` (as written by the loader).
+
+    Example:
+        >>> build_staging(con)  # doctest: +SKIP
+    """
+    params = {"nicknames_path": str(package_data("nicknames.csv"))}
+    for relpath in STAGING_FILES:
+        build_table(con, relpath, params)
+
+
+def link(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    threshold: float | None = None,
+    model_path: str | Path | None = None,
+    seed: int = 42,
+    on_progress: ProgressCallback | None = None,
+    u_max_pairs: float = 2e6,
+    em_max_pairs: float = 2e6,
+) -> LinkSummary:
+    """Link referrals to case outcomes and write ``scored_pairs`` and ``links``.
+
+    Args:
+        con: study database holding ``raw_referrals`` and ``raw_case_outcomes``.
+        threshold: match-probability threshold for ``links`` (default
+            ``link_model.DEFAULT_THRESHOLD`` = 0.5; see the module docstring for why).
+        model_path: where to save the trained model as Splink JSON (not saved if None;
+            the model is always in ``LinkSummary.model``).
+        seed: seed of the random sampling that estimates u.
+        on_progress: called with the name of each step as it starts.
+        u_max_pairs: random pairs sampled to estimate u.
+        em_max_pairs: cap on pairs per EM block.
+
+    Returns:
+        A ``LinkSummary`` with counts, the model, offline chart HTML and step timings.
+
+    Raises:
+        LinkModelError: the model cannot be trained or applied to these data.
+
+    Example:
+        >>> from linkage.db import connect
+        >>> con = connect("study.duckdb")  # doctest: +SKIP
+        >>> link(con, model_path="study_out/model.json").n_links  # doctest: +SKIP
+        4180
+    """
+    threshold = lm.DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    if not 0.0 < threshold <= 1.0:
+        raise LinkModelError(f"threshold must be in (0, 1], got {threshold!r}")
+    timer = _Timer(on_progress)
+
+    timer.step("staging")
+    build_staging(con)
+    n_ref = _count(con, "stg_referrals")
+    n_case = _count(con, "stg_case_outcomes")
+    if n_ref == 0 or n_case == 0:
+        raise LinkModelError(
+            f"nothing to link: {n_ref} referral(s) and {n_case} case outcome(s) staged"
+        )
+    log.info("staged %d referrals and %d case outcomes", n_ref, n_case)
+
+    with tempfile.TemporaryDirectory(prefix="linkage_splink_") as tmp:
+        work = _work_connection(con, tmp)
+        try:
+            timer.step("train")
+            linker = _linker(con, work)
+            lam = _train(linker, seed=seed, u_max_pairs=u_max_pairs, em_max_pairs=em_max_pairs)
+            model = linker.misc.save_model_to_json()
+            if model_path is not None:
+                model_path = Path(model_path)
+                model_path.parent.mkdir(parents=True, exist_ok=True)
+                model_path.write_text(json.dumps(model, indent=2), encoding="utf-8")
+
+            timer.step("predict")
+            n_candidates = _count_candidates(linker)
+            predictions = linker.inference.predict(threshold_match_probability=lm.SCORE_FLOOR)
+            temporal = _write_scored_pairs(con, work, predictions)
+
+            timer.step("charts")
+            charts = _charts(linker, predictions)
+        except LinkModelError:
+            raise
+        except Exception as exc:  # Splink raises many types; name the step that failed
+            raise LinkModelError(f"Splink failed during '{timer.current}': {exc}") from exc
+        finally:
+            work.close()
+
+    timer.step("links")
+    build_table(con, "marts/links.sql", {"threshold": threshold})
+    n_links, n_cases_linked = con.sql(
+        "select count(*), count(distinct case_id) from links"
+    ).fetchall()[0]
+    n_scored = _count(con, "scored_pairs")
+    timer.step(None)
+    log.info(
+        "%d candidate pairs, %d scored >= %.3g, %d links at p >= %.3g",
+        n_candidates,
+        n_scored,
+        lm.SCORE_FLOOR,
+        n_links,
+        threshold,
+    )
+    return LinkSummary(
+        n_referrals=n_ref,
+        n_cases=n_case,
+        n_candidate_pairs=n_candidates,
+        n_scored_pairs=n_scored,
+        n_links=n_links,
+        n_cases_linked=n_cases_linked,
+        threshold=threshold,
+        score_floor=lm.SCORE_FLOOR,
+        probability_two_random_records_match=lam,
+        model=model,
+        temporal=temporal,
+        model_path=model_path,
+        charts=charts,
+        seconds=timer.seconds,
+    )
+
+
+class _Timer:
+    """Times named steps and reports each start to the progress callback."""
+
+    def __init__(self, on_progress: ProgressCallback | None) -> None:
+        self.on_progress = on_progress
+        self.seconds: dict[str, float] = {}
+        self.current: str | None = None
+        self._t0 = time.perf_counter()
+
+    def step(self, name: str | None) -> None:
+        now = time.perf_counter()
+        if self.current is not None:
+            self.seconds[self.current] = round(now - self._t0, 3)
+        self.current, self._t0 = name, now
+        if name is not None:
+            log.debug("link step: %s", name)
+            if self.on_progress is not None:
+                self.on_progress(name)
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.sql(f"select count(*) from {quote_ident(table)}").fetchall()[0][0]
+
+
+def _work_connection(con: duckdb.DuckDBPyConnection, tmp: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the study connection's thread and memory settings."""
+    work = duckdb.connect(":memory:")
+    settings = dict(
+        con.sql(
+            "select name, value from duckdb_settings() where name in ('threads', 'memory_limit')"
+        ).fetchall()
+    )
+    work.execute(f"set threads = {int(settings.get('threads', 1))}")
+    if settings.get("memory_limit"):
+        work.execute(f"set memory_limit = {quote_literal(settings['memory_limit'])}")
+    work.execute(f"set temp_directory = {quote_literal(tmp)}")
+    work.execute("set enable_progress_bar = false")
+    return work
+
+
+def _linker(con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnection) -> Linker:
+    db_api = DuckDBAPI(work)
+    cases = db_api.register(
+        con.sql("select * from stg_case_outcomes").to_arrow_table(),
+        dataset_display_name=lm.CASES_DATASET,
+    )
+    refs = db_api.register(
+        con.sql("select * from stg_referrals").to_arrow_table(),
+        dataset_display_name=lm.REFERRALS_DATASET,
+    )
+    return Linker([cases, refs], lm.settings(), log_level="WARNING")
+
+
+def _train(linker: Linker, *, seed: int, u_max_pairs: float, em_max_pairs: float) -> float:
+    training = linker.training
+    training.estimate_probability_two_random_records_match(
+        list(lm.DETERMINISTIC_RULES), recall=lm.ASSUMED_RECALL
+    )
+    training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
+    for i, rule in enumerate(lm.EM_RULES, start=1):
+        n_pairs = linker.blocking_analysis.count_comparisons_from_blocking_rules(
+            [rule], record_sample_proportion=1.0
+        )[0]["marginal_comparison_count"]
+        if n_pairs == 0:
+            # e.g. no usernames on the case side: skip, the other blocks still train
+            log.warning("EM block %d of %d has no pairs: skipped", i, len(lm.EM_RULES))
+            continue
+        if n_pairs < 100:
+            log.warning("EM block %d has only %d pairs: its m values are noisy", i, n_pairs)
+        training.estimate_parameters_using_expectation_maximisation(
+            rule, max_pairs=em_max_pairs, record_sample_proportion=1.0
+        )
+    model = linker.misc.save_model_to_json()
+    return float(model["probability_two_random_records_match"])
+
+
+def _count_candidates(linker: Linker) -> int:
+    records = linker.blocking_analysis.count_comparisons_from_blocking_rules(
+        record_sample_proportion=1.0
+    )
+    return int(sum(r["marginal_comparison_count"] for r in records))
+
+
+def _write_scored_pairs(
+    con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnection, predictions: Any
+) -> TemporalFit:
+    """Copy the identity scores out of Splink, add the temporal step, write scored_pairs."""
+    mw_cols = ", ".join(lm.MW_COLUMNS)
+    # Orientation is by dataset name; pick each id by its source so renaming cannot flip it.
+    identity = work.sql(
+        f"""
+        select
+            case when source_dataset_l = $ref then unique_id_l else unique_id_r end
+                as referral_id,
+            case when source_dataset_l = $ref then unique_id_r else unique_id_l end
+                as case_id,
+            match_probability as identity_probability,
+            match_weight as identity_weight,
+            date_diff(
+                'day',
+                coalesce(referral_date_l, referral_date_r),
+                coalesce(case_opened_date_l, case_opened_date_r)
+            ) as gap_days,
+            agency_id_l = agency_id_r as same_agency,
+            match_key,
+            {mw_cols}
+        from {quote_ident(predictions.physical_name)}
+        """,
+        params={"ref": lm.REFERRALS_DATASET},
+    )
+    con.register("linkage_identity_pairs", identity.to_arrow_table())
+    try:
+        build_table(
+            con,
+            "marts/link_gap_model.sql",
+            {
+                "bucket_names": [b[0] for b in lm.GAP_BUCKETS],
+                "bucket_lo": [b[1] for b in lm.GAP_BUCKETS],
+                "bucket_hi": [b[2] for b in lm.GAP_BUCKETS],
+                "m_gap": list(lm.GAP_M),
+                "identity_floor": lm.RHO_IDENTITY_FLOOR,
+            },
+        )
+        rows = con.sql(
+            "select bucket_order - 1, u_gap, same_agency, n_same_person_pairs from link_gap_model"
+        ).fetchall()
+        fit = fit_temporal(rows)
+        con.execute(
+            "update link_gap_model set m_gap = ($m_gap)[bucket_order], rho = $rho,"
+            " m_agency = $m_agency, u_agency = $u_agency",
+            {
+                "m_gap": list(fit.m_gap),
+                "rho": fit.rho,
+                "m_agency": fit.m_agency,
+                "u_agency": fit.u_agency,
+            },
+        )
+        build_table(
+            con,
+            "marts/scored_pairs.sql",
+            {"score_floor": lm.SCORE_FLOOR, "m_agency": lm.M_AGENCY},
+        )
+    finally:
+        con.unregister("linkage_identity_pairs")
+    return fit
+
+
+def _charts(linker: Linker, predictions: Any) -> dict[str, str]:
+    charts = {
+        "match_weights": linker.visualisations.match_weights_chart(),
+        "m_u_parameters": linker.visualisations.m_u_parameters_chart(),
+        "match_weights_histogram": linker.visualisations.match_weights_histogram(predictions),
+    }
+    return {name: chart.to_html(inline=True) for name, chart in charts.items()}
