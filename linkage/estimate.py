@@ -1,0 +1,556 @@
+"""Conversion-rate estimators side by side, and the linkage-error-adjusted primary one.
+
+Each estimator turns the pairs of ``rates_pairs`` into a per-referral probability of
+having reached each stage (``pi``, an (n_referrals, 4) array, non-increasing over stages);
+rates are sums of ``pi`` over referrals in a stratum (``linkage.rates``).
+
+* ``deterministic`` - the ``cybertip_ref`` join only: a referral reached a stage if the
+  case recording its tip number did; every other referral counts as unconverted.
+* ``threshold`` - the best link per referral above the threshold (``links``).
+* ``weighted`` - Lahiri-Larsen / fastLink style: sum over candidate cases of
+  p(r, c) * stage(c), probabilities normalised so they add up to at most 1 per referral.
+* ``calibrated`` (primary) - corrects the errors that leave the naive estimators low:
+  mis-calibrated match probabilities (including the case-side discount of a suspect's
+  repeat referrals) and true pairs that never became candidates. See
+  ``PRIMARY_DESCRIPTION``, ``fit_calibration``, ``refine`` and ``pi_calibrated``.
+
+Intervals: ``deterministic`` and ``threshold`` take Wilson intervals treating links as
+true (they ignore linkage error); ``weighted`` draws each referral's outcome from its
+``pi`` (linkage uncertainty only); ``calibrated`` combines a bootstrap over audit cases
+(refitting calibration and missed-link model) with one imputation of every referral's
+outcome per bootstrap replicate, and takes percentiles. Intervals target the **realised
+share of these referrals** (a finite-population quantity), not a superpopulation rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from linkage import disclosure
+from linkage import rates as rt
+from linkage.db import build_table
+
+log = logging.getLogger(__name__)
+
+METHODS: tuple[str, ...] = ("deterministic", "threshold", "weighted", "calibrated")
+PRIMARY = "calibrated"
+DEFAULT_N_BOOT = 200
+PRIMARY_DESCRIPTION = (
+    "Splink probabilities recalibrated on the cybertip_ref audit sample: isotonic fit of "
+    "P(true pair | match probability) on the scored pairs of cases recording a tip number "
+    "(label = the referral of that tip), converted by Bayes to each offense type's prior "
+    "odds of a referral having a link (fixed point on the estimate) and multiplied by the "
+    "chance that the case is a referral case at all given its best candidate (audit cases "
+    "are; cases from other sources have only false candidates; estimated from the audit "
+    "cases' spread over best-candidate bins, scaled so cases with a best candidate >= 0.7 "
+    "are all referral cases); a repeat referral of "
+    "a case's subject to the same agency (sibling) gets the case's best candidate's "
+    "probability x Splink's P(same person) x an assumed sibling share (default 1: one "
+    "investigation per suspect and agency; not identifiable from the audit); probabilities "
+    "normalised to <= 1 per referral; expected stages inflated by 1 / (1 - missed-link "
+    "rate), the share of audit pairs absent from the candidates, modelled on the "
+    "referral's identifier pattern; audit referrals use their known link. Assumes "
+    "calibration and miss rates given score and identifier pattern transport from "
+    "recording agencies to the others. 95% CI: bootstrap over audit cases (refit) x one "
+    "imputation of every referral's outcome per replicate, percentiles; targets the "
+    "realised share of these referrals"
+)
+METHOD_DESCRIPTIONS: dict[str, str] = {
+    "deterministic": "cybertip_ref join only; unmatched referrals count as unconverted; "
+    "Wilson CI treating the links as true",
+    "threshold": "best Splink link per referral above the threshold; Wilson CI treating "
+    "the links as true",
+    "weighted": "sum of Splink match probability x stage over candidate cases (normalised "
+    "to <= 1 per referral); CI from imputing outcomes from those probabilities",
+    "calibrated": PRIMARY_DESCRIPTION,
+}
+
+
+@dataclass(frozen=True)
+class EstimateSummary:
+    """What ``estimate`` wrote (counts and headline figures; never identifiers).
+
+    Attributes:
+        primary: the method marked primary.
+        methods: every method estimated.
+        n_referrals: referrals loaded; ``n_eligible``: those with full follow-up.
+        censoring: the censoring rule in words.
+        n_audit_links: cybertip_ref (audit) links; ``audit_missed_share``: share of them
+            absent from ``scored_pairs``.
+        headline: primary cumulative rate per stage for ``ALL`` (unsuppressed).
+        tables: tables written; ``seconds``: wall time.
+    """
+
+    primary: str
+    methods: tuple[str, ...]
+    n_referrals: int
+    n_eligible: int
+    censoring: str
+    n_audit_links: int
+    audit_missed_share: float | None
+    follow_up_days: int = rt.DEFAULT_FOLLOW_UP_DAYS
+    headline: dict[str, float] = field(default_factory=dict)
+    tables: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+def estimate(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    seed: int = 0,
+    n_boot: int = DEFAULT_N_BOOT,
+    threshold: float | None = None,
+    primary: str = PRIMARY,
+    suppress_below: int = disclosure.MIN_NUMERATOR,
+    min_denominator: int = disclosure.MIN_DENOMINATOR,
+    follow_up_days: int = rt.DEFAULT_FOLLOW_UP_DAYS,
+    end_date: dt.date | None = None,
+    sibling_share: float | None = None,
+) -> EstimateSummary:
+    """Estimate conversion rates with every method; write ``conversion_rates`` and companions.
+
+    Args:
+        con: study database after linkage (``raw_*``, ``scored_pairs``, ``links``).
+        seed: seed of every random draw (same seed, same estimates).
+        n_boot: bootstrap/imputation replicates of the interval draws.
+        threshold: link threshold of the ``threshold`` method (None = the ``links`` table).
+        primary: the method marked ``is_primary``.
+        suppress_below: minimum numerator of a published cell (0 = no suppression).
+        min_denominator: minimum denominator of a published cell (0 = none).
+        follow_up_days: the censoring rule's window (see :mod:`linkage.rates`).
+        end_date: the study end (extract) date; None = latest date in the data.
+        sibling_share: assumed share of a case subject's other referrals to the same
+            agency that belong to the case (None = ``SIBLING_SHARE``); the audit sample
+            records one tip per case, so it cannot tell - vary it as a sensitivity check.
+
+    Returns:
+        An ``EstimateSummary``.
+
+    Raises:
+        ValueError: unknown ``primary``, ``n_boot`` < 1 or a negative window.
+
+    Example:
+        >>> from linkage.db import connect
+        >>> summary = estimate(connect("study.duckdb"), seed=1)  # doctest: +SKIP
+        >>> summary.headline["arrest"]  # doctest: +SKIP
+        0.0143
+    """
+    if primary not in METHODS:
+        raise ValueError(f"primary must be one of {', '.join(METHODS)}, got {primary!r}")
+    if n_boot < 1 or follow_up_days < 0:
+        raise ValueError("n_boot must be >= 1 and follow_up_days >= 0")
+    t0 = time.perf_counter()
+    censoring = rt.Censoring(end_date or rt.infer_end_date(con), follow_up_days)
+    inputs = rt.load_inputs(con, censoring)
+    rng = np.random.default_rng(seed)
+    share = SIBLING_SHARE if sibling_share is None else float(sibling_share)
+    fit = refine(inputs, fit_calibration(inputs, sibling_share=share))
+    if fit.n_audit_links == 0:
+        log.warning("no cybertip_ref audit links: the calibration falls back to Splink's "
+                    "probabilities and a 1%% missed-link rate")
+    pis = {
+        "deterministic": pi_deterministic(inputs),
+        "threshold": pi_threshold(inputs, threshold),
+        "weighted": pi_weighted(inputs),
+        "calibrated": pi_calibrated(inputs, fit),
+    }
+    draws = {
+        "weighted": (lambda: pis["weighted"]),
+        "calibrated": (lambda: pi_calibrated(inputs, refine(
+            inputs, fit_calibration(inputs, rng=rng, sibling_share=share), iterations=2))),
+    }
+    frames = [
+        rt.method_table(inputs, name, pis[name], draws.get(name), n_boot, rng) for name in METHODS
+    ]
+    table = pd.concat(frames, ignore_index=True)
+    table["is_primary"] = table["method"] == primary
+    table["follow_up_days"] = follow_up_days
+    table["censoring"] = censoring.describe()
+    published = disclosure.suppress(
+        table, min_numerator=suppress_below, min_denominator=min_denominator
+    )
+    tables = _write(con, published, fit, primary, censoring)
+    allrow = table[(table.method == primary) & (table.stratum == "ALL")
+                   & (table.dimension == "offense_type") & (table.rate_kind == "cumulative")]
+    summary = EstimateSummary(
+        primary=primary,
+        methods=METHODS,
+        n_referrals=inputs.n_referrals,
+        n_eligible=int(inputs.eligible.sum()),
+        censoring=censoring.describe(),
+        n_audit_links=fit.n_audit_links,
+        audit_missed_share=fit.audit_missed_share,
+        follow_up_days=follow_up_days,
+        headline=dict(zip(allrow["stage"], allrow["estimate"].astype(float), strict=True)),
+        tables=tables,
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+    log.info("estimated %d methods over %d eligible referrals in %.1f s",
+             len(METHODS), summary.n_eligible, summary.seconds)
+    return summary
+
+
+def _per_referral(inputs: rt.RateInputs, q: np.ndarray) -> np.ndarray:
+    """Sum q * stage over each referral's pairs: an (n_referrals, 4) array."""
+    n = inputs.n_referrals
+    out = np.empty((n, inputs.stages.shape[1]))
+    for k in range(inputs.stages.shape[1]):
+        out[:, k] = np.bincount(inputs.pair_ref, weights=q * inputs.stages[:, k], minlength=n)
+    return np.clip(out, 0.0, 1.0)
+
+
+def pi_deterministic(inputs: rt.RateInputs) -> np.ndarray:
+    """Per-referral stages through the cybertip_ref (audit) join only.
+
+    Example:
+        >>> pi_deterministic(inputs)[:, 0].mean()  # doctest: +SKIP
+        0.016
+    """
+    return _per_referral(inputs, inputs.audit_pair.astype(float))
+
+
+def pi_threshold(inputs: rt.RateInputs, threshold: float | None = None) -> np.ndarray:
+    """Per-referral stages of the best link above ``threshold`` (None: the ``links`` table).
+
+    Example:
+        >>> pi_threshold(inputs, 0.8).shape  # doctest: +SKIP
+        (16625, 4)
+    """
+    if threshold is None:
+        return _per_referral(inputs, inputs.link.astype(float))
+    prob = np.where(inputs.scored, np.nan_to_num(inputs.prob), -1.0)
+    order = np.lexsort((-prob, inputs.pair_ref))
+    first = np.r_[True, inputs.pair_ref[order][1:] != inputs.pair_ref[order][:-1]]
+    best = np.zeros(len(prob), dtype=bool)
+    best[order[first]] = True
+    return _per_referral(inputs, (best & (prob >= threshold)).astype(float))
+
+
+def pi_weighted(inputs: rt.RateInputs) -> np.ndarray:
+    """Per-referral expected stages from Splink probabilities, normalised to sum <= 1.
+
+    Example:
+        >>> pi_weighted(inputs)[:, 1].sum()  # doctest: +SKIP
+        230.4
+    """
+    q = np.where(inputs.scored, np.nan_to_num(inputs.prob), 0.0)
+    return _per_referral(inputs, normalise(q, inputs.pair_ref, inputs.n_referrals))
+
+
+def _write(con, published: pd.DataFrame, fit: CalibrationFit, primary: str,
+           censoring: rt.Censoring) -> tuple[str, ...]:
+    """Write the output tables, each from its SQL file reading a registered frame."""
+    methods = pd.DataFrame({
+        "method": list(METHODS),
+        "is_primary": [m == primary for m in METHODS],
+        "description": [METHOD_DESCRIPTIONS[m] for m in METHODS],
+        "censoring": censoring.describe(),
+    })
+    views = {
+        "rates_estimates_input": published,
+        "rates_methods_input": methods,
+        "rates_calibration_input": fit.calibration_table(),
+        "rates_missed_links_input": fit.missed_table(),
+    }
+    files = (
+        "marts/conversion_rates.sql",
+        "marts/conversion_rates_strata.sql",
+        "marts/conversion_rates_methods.sql",
+        "marts/rates_calibration.sql",
+        "marts/rates_missed_links.sql",
+        "marts/rates_tip_funnel.sql",
+    )
+    for name, frame in views.items():
+        con.register(name, frame)
+    try:
+        return tuple(build_table(con, f) for f in files)
+    finally:
+        for name in views:
+            con.unregister(name)
+
+
+# --- the primary estimator: calibration and missed links from the audit sample -----------
+
+CALIBRATION_BINS = 20
+"""Equal-width match-probability bins of the isotonic calibration."""
+PRIOR_STRENGTH = 2.0
+"""Pseudo-pairs per bin at Splink's own probability (shrinks thin bins towards it)."""
+MISS_RIDGE = 1.0
+"""L2 penalty on the missed-link model's identifier coefficients."""
+MAX_MISS_RATE = 0.5
+REFERRAL_CASE_FLOOR = 0.7
+"""Cases whose best candidate has at least this probability are taken as referral cases."""
+CASE_PRIOR_EDGES = (0.0, 0.1, 0.3, REFERRAL_CASE_FLOOR, 1.0)
+"""Bins of a case's best candidate probability for P(referral case) (coarse: audit cases
+with weak best candidates are few)."""
+SIBLING_SHARE = 1.0
+"""Assumed share of a case subject's repeat referrals to the same agency that join the case
+(one investigation per suspect and agency). Not identifiable from the audit sample."""
+
+
+@dataclass(frozen=True)
+class CalibrationFit:
+    """Audit-sample fit: calibration curve and missed-link model (see ``fit_calibration``).
+
+    Attributes:
+        knots: bin midpoints of match probability; ``curve``: calibrated P(true) there.
+        n_labelled / n_true: labelled audit pairs and true ones per bin.
+        coef: logistic coefficients of the missed-link model (intercept, then
+            ``rates.IDENTIFIERS``).
+        miss_rate: predicted missed-link rate of each referral.
+        sibling_share: assumed chance that a sibling pair (a repeat referral of the case's
+            subject to the same agency) belongs to the case (``SIBLING_SHARE``).
+        prior_shift: per referral, log prior odds of having a link in its offense type
+            minus those of the audit pairs the curve was fitted on (see ``refine``).
+        case_prior: per case, P(it is a referral case | its best candidate's probability):
+            the curve is fitted on audit cases, all referral cases, while cases from
+            other sources have only false candidates (see ``_case_prior``).
+        n_cases / n_audit_cases: cases and audit cases per bin of best probability.
+        n_audit_links: audit links; ``audit_missed_share``: share not in the candidates.
+    """
+
+    knots: np.ndarray
+    curve: np.ndarray
+    n_labelled: np.ndarray
+    n_true: np.ndarray
+    coef: np.ndarray
+    miss_rate: np.ndarray
+    sibling_share: float
+    prior_shift: np.ndarray | None
+    case_prior: np.ndarray
+    n_cases: np.ndarray
+    n_audit_cases: np.ndarray
+    n_audit_links: int
+    audit_missed_share: float | None
+
+    def calibration_table(self) -> pd.DataFrame:
+        """One row per probability bin: labelled pairs, observed and calibrated share."""
+        width = 1.0 / len(self.knots)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            observed = self.n_true / self.n_labelled
+        return pd.DataFrame({
+            "p_low": self.knots - width / 2, "p_high": self.knots + width / 2,
+            "n_labelled": self.n_labelled, "n_true": self.n_true,
+            "observed_share": observed, "calibrated": self.curve,
+            "n_cases_best_here": self.n_cases, "n_audit_cases_best_here": self.n_audit_cases,
+            "p_referral_case": self.case_prior_curve,
+        })
+
+    case_prior_curve: np.ndarray | None = None
+
+    def missed_table(self) -> pd.DataFrame:
+        """Missed-link model coefficients (log-odds)."""
+        return pd.DataFrame({"term": ["intercept", *[f"has_{i}" for i in rt.IDENTIFIERS]],
+                             "coefficient": self.coef})
+
+
+def normalise(q: np.ndarray, pair_ref: np.ndarray, n_referrals: int) -> np.ndarray:
+    """Scale each referral's pair probabilities down so they add up to at most 1.
+
+    Example:
+        >>> normalise(np.array([0.8, 0.6, 0.3]), np.array([0, 0, 1]), 2).round(3).tolist()
+        [0.571, 0.429, 0.3]
+    """
+    total = np.bincount(pair_ref, weights=q, minlength=n_referrals)
+    return q / np.maximum(total, 1.0)[pair_ref]
+
+
+def fit_calibration(
+    inputs: rt.RateInputs,
+    *,
+    rng: np.random.Generator | None = None,
+    sibling_share: float = 1.0,
+) -> CalibrationFit:
+    """Fit the calibration curve and missed-link model on the audit sample.
+
+    With ``rng``, audit cases are resampled with replacement first (one bootstrap
+    replicate). Labelled pairs: every scored pair of a case that records a tip number,
+    true when the referral is that tip's (``audit_pair``), except the case's other
+    referrals of the same person and agency (``audit_sibling``): they belong to it exactly
+    when they were investigated too, which the audit cannot tell (``pi_calibrated`` models
+    them with ``sibling_share``). Missed links: audit pairs that are not scored (blocking
+    miss or below the score floor).
+
+    Example:
+        >>> fit_calibration(inputs).curve.round(2)  # doctest: +SKIP
+    """
+    weight_of_case = np.ones(int(inputs.pair_case.max(initial=-1)) + 1)
+    audit_cases = np.unique(inputs.pair_case[inputs.audit_case])
+    if rng is not None and len(audit_cases):
+        picks = rng.integers(0, len(audit_cases), len(audit_cases))
+        weight_of_case[audit_cases] = np.bincount(picks, minlength=len(audit_cases))
+    labelled = inputs.audit_case & inputs.scored & ~inputs.audit_sibling
+    w = weight_of_case[inputs.pair_case[labelled]]
+    prob = np.nan_to_num(inputs.prob[labelled])
+    label = inputs.audit_pair[labelled].astype(float)
+    edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)
+    knots = (edges[:-1] + edges[1:]) / 2
+    b = np.clip(np.searchsorted(edges, prob, side="right") - 1, 0, CALIBRATION_BINS - 1)
+    n_lab = np.bincount(b, weights=w, minlength=CALIBRATION_BINS)
+    n_true = np.bincount(b, weights=w * label, minlength=CALIBRATION_BINS)
+    curve = _pav((n_true + PRIOR_STRENGTH * knots) / (n_lab + PRIOR_STRENGTH),
+                 n_lab + PRIOR_STRENGTH)
+
+    case_prior, prior_curve, n_cases, n_audit_cases = _case_prior(inputs, weight_of_case, edges)
+    audit = inputs.audit_pair
+    refs = inputs.referrals
+    x = np.column_stack([np.ones(len(refs))] + [
+        refs[f"has_{i}"].to_numpy(dtype=float) for i in rt.IDENTIFIERS])
+    y = (~inputs.scored[audit]).astype(float)
+    coef = _logistic(x[inputs.pair_ref[audit]], y, weight_of_case[inputs.pair_case[audit]])
+    miss = np.minimum(1.0 / (1.0 + np.exp(-x @ coef)), MAX_MISS_RATE)
+    return CalibrationFit(
+        knots=knots, curve=curve, n_labelled=n_lab, n_true=n_true, coef=coef,
+        miss_rate=miss, sibling_share=sibling_share, prior_shift=None,
+        case_prior=case_prior, n_cases=n_cases, n_audit_cases=n_audit_cases,
+        case_prior_curve=prior_curve,
+        n_audit_links=int(audit.sum()),
+        audit_missed_share=float(y.mean()) if len(y) else None,
+    )
+
+
+def _case_prior(
+    inputs: rt.RateInputs, weight_of_case: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """P(a case is a referral case | its best candidate's probability), per case.
+
+    Audit cases are referral cases; their distribution over coarse bins of best candidate
+    probability (``CASE_PRIOR_EDGES``), scaled to the number of referral cases, gives the
+    referral cases expected in each bin. The scale comes from the top bin (best >=
+    ``REFERRAL_CASE_FLOOR``), where every case is taken to be a referral case.
+    Non-decreasing in the best probability (PAV). Returns the per-case prior, the curve
+    on the fine ``edges`` bins, and cases and audit cases per fine bin (for the table).
+    """
+    n_case = int(inputs.pair_case.max(initial=-1)) + 1
+    best = np.zeros(n_case)
+    np.maximum.at(best, inputs.pair_case, np.where(inputs.scored, np.nan_to_num(inputs.prob), 0))
+    audit = np.zeros(n_case, dtype=bool)
+    audit[inputs.pair_case[inputs.audit_case]] = True
+    weight = weight_of_case[:n_case] * audit
+
+    def counts(bin_edges: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = len(bin_edges) - 1
+        b = np.clip(np.searchsorted(bin_edges, values, side="right") - 1, 0, k - 1)
+        return b, np.bincount(b, minlength=k).astype(float)
+
+    coarse = np.asarray(CASE_PRIOR_EDGES)
+    b, n_cases = counts(coarse, best)
+    n_audit = np.bincount(b, weights=weight, minlength=len(coarse) - 1)
+    top = coarse[:-1] >= REFERRAL_CASE_FLOOR
+    curve = np.ones(len(coarse) - 1)
+    if n_audit[top].sum() > 0:
+        referral_cases = n_cases[top].sum() / (n_audit[top].sum() / n_audit.sum())
+        share = referral_cases * n_audit / n_audit.sum() / np.maximum(n_cases, 1)
+        curve = _pav(np.clip(np.where(top, 1.0, share), 0, 1), n_cases + 1)
+    prior = np.where(audit, 1.0, curve[b])
+    fine_b, fine_cases = counts(edges, best)
+    fine_audit = np.bincount(fine_b, weights=weight, minlength=len(edges) - 1)
+    knots = (edges[:-1] + edges[1:]) / 2
+    fine_curve = curve[np.clip(np.searchsorted(coarse, knots, side="right") - 1, 0,
+                               len(curve) - 1)]
+    return prior, fine_curve, fine_cases, fine_audit
+
+
+def refine(inputs: rt.RateInputs, fit: CalibrationFit, iterations: int = 3) -> CalibrationFit:
+    """Fixed-point refinement of the stratum-dependent parts of ``fit``.
+
+    The audit curve estimates P(true | p) at the audit pairs' prior. Referrals of an
+    offense type that is investigated more often are more often linked at all, so their
+    pairs get the curve's likelihood ratio times their own prior odds (``prior_shift``),
+    with each offense type's link rate taken from the previous iteration's estimate.
+
+    Example:
+        >>> fit = refine(inputs, fit_calibration(inputs))  # doctest: +SKIP
+    """
+    codes, labels = rt.strata_codes(inputs.referrals, "offense_type")
+    n = np.maximum(np.bincount(codes, minlength=len(labels)), 1)
+    labelled = inputs.audit_case & inputs.scored & ~inputs.audit_sibling
+    if not labelled.any():  # no audit pairs: nothing to shift from
+        return fit
+    for _ in range(iterations):  # a few fixed-point steps, not a loop over records
+        links = _link_probability(inputs, fit)
+        rate = np.clip(np.bincount(codes, weights=links, minlength=len(labels)) / n,
+                       1e-4, 1 - 1e-4)
+        logit = np.log(rate / (1 - rate))
+        audit_logit = logit[codes[inputs.pair_ref[labelled]]].mean()
+        fit = dataclasses.replace(fit, prior_shift=(logit - audit_logit)[codes])
+    return fit
+
+
+def _link_probability(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
+    """Each referral's probability of having a link at all under ``fit``."""
+    ones = dataclasses.replace(inputs, stages=np.ones((len(inputs.pair_ref), 1), dtype=bool))
+    return pi_calibrated(ones, fit)[:, 0]
+
+
+def pi_calibrated(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
+    """Per-referral expected stages of the primary estimator under ``fit``.
+
+    Example:
+        >>> pi_calibrated(inputs, fit_calibration(inputs))[:, 0].sum()  # doctest: +SKIP
+    """
+    n = inputs.n_referrals
+    q = np.interp(np.nan_to_num(inputs.prob), fit.knots, fit.curve)
+    if fit.prior_shift is not None:  # Bayes: same likelihood ratio, the stratum's prior
+        odds = np.log(np.clip(q, 1e-9, 1 - 1e-9) / np.clip(1 - q, 1e-9, 1))
+        q = 1.0 / (1.0 + np.exp(-(odds + fit.prior_shift[inputs.pair_ref])))
+    q = np.where(inputs.scored, q * fit.case_prior[inputs.pair_case], 0.0)
+    known = np.zeros(n, dtype=bool)
+    known[inputs.pair_ref[inputs.audit_pair]] = True  # audit referrals: the link is known
+    q = np.where(known[inputs.pair_ref], inputs.audit_pair.astype(float), q)
+    if fit.sibling_share > 0:
+        # a sibling pair is a link when its case's best candidate is and it was investigated
+        sib = inputs.sibling & ~known[inputs.pair_ref]
+        top = np.zeros(int(inputs.pair_case.max(initial=-1)) + 1)
+        np.maximum.at(top, inputs.pair_case[~sib], q[~sib])
+        share = fit.sibling_share * inputs.identity
+        q = np.where(sib, top[inputs.pair_case] * share, q)
+    captured = _per_referral(inputs, normalise(q, inputs.pair_ref, n))
+    inflate = np.where(known, 1.0, 1.0 / (1.0 - fit.miss_rate))
+    return np.clip(captured * inflate[:, None], 0.0, 1.0)
+
+
+def _pav(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted pool-adjacent-violators: the non-decreasing fit to y (a few bins)."""
+    values, weights, sizes = [], [], []
+    for yi, wi in zip(y.tolist(), w.tolist(), strict=True):  # over bins, not records
+        values.append(yi)
+        weights.append(wi)
+        sizes.append(1)
+        while len(values) > 1 and values[-2] > values[-1]:
+            wsum = weights[-2] + weights[-1]
+            merged = (values[-2] * weights[-2] + values[-1] * weights[-1]) / wsum
+            size = sizes[-2] + sizes[-1]
+            del values[-1], weights[-1], sizes[-1]
+            values[-1], weights[-1], sizes[-1] = merged, wsum, size
+    return np.repeat(values, sizes)
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, iterations: int = 50) -> np.ndarray:
+    """Weighted ridge logistic regression by Newton steps (intercept unpenalised)."""
+    coef = np.zeros(x.shape[1])
+    if len(y) == 0 or w.sum() == 0:
+        coef[0] = np.log(0.01 / 0.99)
+        return coef
+    # start from the (smoothed) overall rate so a sample with no misses stays finite
+    rate = (np.sum(w * y) + 0.5) / (np.sum(w) + 1.0)
+    coef[0] = np.log(rate / (1 - rate))
+    penalty = np.full(x.shape[1], MISS_RIDGE)
+    penalty[0] = 1e-6
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-x @ coef))
+        grad = x.T @ (w * (y - p)) - penalty * coef
+        hess = (x * (w * p * (1 - p))[:, None]).T @ x + np.diag(penalty)
+        step = np.linalg.solve(hess, grad)
+        coef += step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return coef

@@ -1,0 +1,31 @@
+-- Rates by the other strata (reporter type and name, identifier completeness, urgency):
+-- same columns as conversion_rates with dimension and stratum instead of offense_type.
+-- Reads the frame rates_estimates_input.
+with estimates as (
+    select * from rates_estimates_input
+),
+
+final as (
+    select
+        dimension,
+        stratum,
+        stage,
+        n_referrals,
+        estimate,
+        ci_low,
+        ci_high,
+        method,
+        is_primary,
+        rate_kind,
+        numerator,
+        denominator,
+        suppressed,
+        suppression,
+        follow_up_days,
+        censoring
+    from estimates
+    where dimension <> 'offense_type'
+    order by dimension, method, rate_kind, stratum = 'ALL' desc, stratum, stage
+)
+
+select * from final
