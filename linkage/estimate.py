@@ -48,20 +48,23 @@ PRIMARY_DESCRIPTION = (
     "P(true pair | match probability) on the scored pairs of cases recording a tip number "
     "(label = the referral of that tip), converted by Bayes to each offense type's prior "
     "odds of a referral having a link (fixed point on the estimate) and multiplied by the "
-    "chance that the case is a referral case at all given its best candidate (audit cases "
-    "are; cases from other sources have only false candidates; estimated from the audit "
-    "cases' spread over best-candidate bins, scaled so cases with a best candidate >= 0.7 "
-    "are all referral cases); a repeat referral of "
-    "a case's subject to the same agency (sibling) gets the case's best candidate's "
-    "probability x Splink's P(same person) x an assumed sibling share (default 1: one "
-    "investigation per suspect and agency; not identifiable from the audit); probabilities "
-    "normalised to <= 1 per referral; expected stages inflated by 1 / (1 - missed-link "
-    "rate), the share of audit pairs absent from the candidates, modelled on the "
-    "referral's identifier pattern; audit referrals use their known link. Assumes "
-    "calibration and miss rates given score and identifier pattern transport from "
-    "recording agencies to the others. 95% CI: bootstrap over audit cases (refit) x one "
-    "imputation of every referral's outcome per replicate, percentiles; targets the "
-    "realised share of these referrals"
+    "chance that the case is a referral case at all given its best candidate (cases from "
+    "other sources have only false candidates; estimated from the audit cases' spread over "
+    "best-candidate bins, scaled so cases with a best candidate >= 0.7 are all referral "
+    "cases); a repeat referral of a case's subject to the same agency (sibling) gets the "
+    "case's best candidate's probability x Splink's P(same person) x an assumed sibling "
+    "share (default 1: one investigation per suspect and agency); probabilities normalised "
+    "to <= 1 per referral; audit referrals use their known link. Missed links (true pairs "
+    "that blocking never proposed or the model scored low) are added from the audit sample: "
+    "each audit link contributes (1 - its model probability) x its case's stages, scaled by "
+    "1 / audit share - 1 (audit share = audit links' share of the model's link mass) to the "
+    "audit referral's strata, a difference estimator that needs no model of why links are "
+    "missed. Assumes the audit sample is representative of all true links in how often the "
+    "model misses or mis-scores them (agencies decide whether to record a tip number, not "
+    "the referral's identifiers). 95% CI: bootstrap over audit cases (calibration, case "
+    "prior and missed-link correction refitted) x one imputation of every referral's "
+    "captured outcome per replicate, percentiles; targets the realised share of these "
+    "referrals"
 )
 METHOD_DESCRIPTIONS: dict[str, str] = {
     "deterministic": "cybertip_ref join only; unmatched referrals count as unconverted; "
@@ -157,16 +160,17 @@ def estimate(
         log.warning("no cybertip_ref audit links: the calibration falls back to Splink's "
                     "probabilities and a 1%% missed-link rate")
     pis = {
-        "deterministic": pi_deterministic(inputs),
-        "threshold": pi_threshold(inputs, threshold),
-        "weighted": pi_weighted(inputs),
-        "calibrated": pi_calibrated(inputs, fit),
+        "deterministic": rt.Draw(pi_deterministic(inputs)),
+        "threshold": rt.Draw(pi_threshold(inputs, threshold)),
+        "weighted": rt.Draw(pi_weighted(inputs)),
+        "calibrated": primary_draw(inputs, fit),
     }
-    draws = {
-        "weighted": (lambda: pis["weighted"]),
-        "calibrated": (lambda: pi_calibrated(inputs, refine(
-            inputs, fit_calibration(inputs, rng=rng, sibling_share=share), iterations=2))),
-    }
+
+    def draw_primary() -> rt.Draw:
+        boot = fit_calibration(inputs, rng=rng, sibling_share=share)
+        return primary_draw(inputs, refine(inputs, boot, iterations=2))
+
+    draws = {"weighted": (lambda: pis["weighted"]), "calibrated": draw_primary}
     frames = [
         rt.method_table(inputs, name, pis[name], draws.get(name), n_boot, rng) for name in METHODS
     ]
@@ -177,7 +181,7 @@ def estimate(
     published = disclosure.suppress(
         table, min_numerator=suppress_below, min_denominator=min_denominator
     )
-    tables = _write(con, published, fit, primary, censoring)
+    tables = _write(con, published, inputs, fit, primary, censoring)
     allrow = table[(table.method == primary) & (table.stratum == "ALL")
                    & (table.dimension == "offense_type") & (table.rate_kind == "cumulative")]
     summary = EstimateSummary(
@@ -245,8 +249,8 @@ def pi_weighted(inputs: rt.RateInputs) -> np.ndarray:
     return _per_referral(inputs, normalise(q, inputs.pair_ref, inputs.n_referrals))
 
 
-def _write(con, published: pd.DataFrame, fit: CalibrationFit, primary: str,
-           censoring: rt.Censoring) -> tuple[str, ...]:
+def _write(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, inputs: rt.RateInputs,
+           fit: CalibrationFit, primary: str, censoring: rt.Censoring) -> tuple[str, ...]:
     """Write the output tables, each from its SQL file reading a registered frame."""
     methods = pd.DataFrame({
         "method": list(METHODS),
@@ -258,7 +262,7 @@ def _write(con, published: pd.DataFrame, fit: CalibrationFit, primary: str,
         "rates_estimates_input": published,
         "rates_methods_input": methods,
         "rates_calibration_input": fit.calibration_table(),
-        "rates_missed_links_input": fit.missed_table(),
+        "rates_missed_links_input": missed_table(inputs, fit),
     }
     files = (
         "marts/conversion_rates.sql",
@@ -283,9 +287,6 @@ CALIBRATION_BINS = 20
 """Equal-width match-probability bins of the isotonic calibration."""
 PRIOR_STRENGTH = 2.0
 """Pseudo-pairs per bin at Splink's own probability (shrinks thin bins towards it)."""
-MISS_RIDGE = 1.0
-"""L2 penalty on the missed-link model's identifier coefficients."""
-MAX_MISS_RATE = 0.5
 REFERRAL_CASE_FLOOR = 0.7
 """Cases whose best candidate has at least this probability are taken as referral cases."""
 CASE_PRIOR_EDGES = (0.0, 0.1, 0.3, REFERRAL_CASE_FLOOR, 1.0)
@@ -303,9 +304,8 @@ class CalibrationFit:
     Attributes:
         knots: bin midpoints of match probability; ``curve``: calibrated P(true) there.
         n_labelled / n_true: labelled audit pairs and true ones per bin.
-        coef: logistic coefficients of the missed-link model (intercept, then
-            ``rates.IDENTIFIERS``).
-        miss_rate: predicted missed-link rate of each referral.
+        weight_of_case: bootstrap weight of each case (1 for every case in the point
+            fit; audit cases resampled with replacement in a bootstrap replicate).
         sibling_share: assumed chance that a sibling pair (a repeat referral of the case's
             subject to the same agency) belongs to the case (``SIBLING_SHARE``).
         prior_shift: per referral, log prior odds of having a link in its offense type
@@ -315,14 +315,14 @@ class CalibrationFit:
             other sources have only false candidates (see ``_case_prior``).
         n_cases / n_audit_cases: cases and audit cases per bin of best probability.
         n_audit_links: audit links; ``audit_missed_share``: share not in the candidates.
+        case_prior_curve: P(referral case) on the fine probability bins (for the table).
     """
 
     knots: np.ndarray
     curve: np.ndarray
     n_labelled: np.ndarray
     n_true: np.ndarray
-    coef: np.ndarray
-    miss_rate: np.ndarray
+    weight_of_case: np.ndarray
     sibling_share: float
     prior_shift: np.ndarray | None
     case_prior: np.ndarray
@@ -330,6 +330,7 @@ class CalibrationFit:
     n_audit_cases: np.ndarray
     n_audit_links: int
     audit_missed_share: float | None
+    case_prior_curve: np.ndarray | None = None
 
     def calibration_table(self) -> pd.DataFrame:
         """One row per probability bin: labelled pairs, observed and calibrated share."""
@@ -344,12 +345,6 @@ class CalibrationFit:
             "p_referral_case": self.case_prior_curve,
         })
 
-    case_prior_curve: np.ndarray | None = None
-
-    def missed_table(self) -> pd.DataFrame:
-        """Missed-link model coefficients (log-odds)."""
-        return pd.DataFrame({"term": ["intercept", *[f"has_{i}" for i in rt.IDENTIFIERS]],
-                             "coefficient": self.coef})
 
 
 def normalise(q: np.ndarray, pair_ref: np.ndarray, n_referrals: int) -> np.ndarray:
@@ -401,19 +396,13 @@ def fit_calibration(
 
     case_prior, prior_curve, n_cases, n_audit_cases = _case_prior(inputs, weight_of_case, edges)
     audit = inputs.audit_pair
-    refs = inputs.referrals
-    x = np.column_stack([np.ones(len(refs))] + [
-        refs[f"has_{i}"].to_numpy(dtype=float) for i in rt.IDENTIFIERS])
-    y = (~inputs.scored[audit]).astype(float)
-    coef = _logistic(x[inputs.pair_ref[audit]], y, weight_of_case[inputs.pair_case[audit]])
-    miss = np.minimum(1.0 / (1.0 + np.exp(-x @ coef)), MAX_MISS_RATE)
     return CalibrationFit(
-        knots=knots, curve=curve, n_labelled=n_lab, n_true=n_true, coef=coef,
-        miss_rate=miss, sibling_share=sibling_share, prior_shift=None,
+        knots=knots, curve=curve, n_labelled=n_lab, n_true=n_true,
+        weight_of_case=weight_of_case, sibling_share=sibling_share, prior_shift=None,
         case_prior=case_prior, n_cases=n_cases, n_audit_cases=n_audit_cases,
         case_prior_curve=prior_curve,
         n_audit_links=int(audit.sum()),
-        audit_missed_share=float(y.mean()) if len(y) else None,
+        audit_missed_share=float((~inputs.scored[audit]).mean()) if audit.any() else None,
     )
 
 
@@ -491,31 +480,121 @@ def _link_probability(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
     return pi_calibrated(ones, fit)[:, 0]
 
 
-def pi_calibrated(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
-    """Per-referral expected stages of the primary estimator under ``fit``.
+def link_probabilities(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
+    """Calibrated probability of each pair under ``fit``, from the model alone (the audit
+    links are not used as known here), normalised to <= 1 per referral.
 
     Example:
-        >>> pi_calibrated(inputs, fit_calibration(inputs))[:, 0].sum()  # doctest: +SKIP
+        >>> q = link_probabilities(inputs, fit_calibration(inputs))  # doctest: +SKIP
     """
-    n = inputs.n_referrals
     q = np.interp(np.nan_to_num(inputs.prob), fit.knots, fit.curve)
     if fit.prior_shift is not None:  # Bayes: same likelihood ratio, the stratum's prior
         odds = np.log(np.clip(q, 1e-9, 1 - 1e-9) / np.clip(1 - q, 1e-9, 1))
         q = 1.0 / (1.0 + np.exp(-(odds + fit.prior_shift[inputs.pair_ref])))
     q = np.where(inputs.scored, q * fit.case_prior[inputs.pair_case], 0.0)
-    known = np.zeros(n, dtype=bool)
-    known[inputs.pair_ref[inputs.audit_pair]] = True  # audit referrals: the link is known
-    q = np.where(known[inputs.pair_ref], inputs.audit_pair.astype(float), q)
     if fit.sibling_share > 0:
         # a sibling pair is a link when its case's best candidate is and it was investigated
-        sib = inputs.sibling & ~known[inputs.pair_ref]
+        sib = inputs.sibling
         top = np.zeros(int(inputs.pair_case.max(initial=-1)) + 1)
         np.maximum.at(top, inputs.pair_case[~sib], q[~sib])
-        share = fit.sibling_share * inputs.identity
-        q = np.where(sib, top[inputs.pair_case] * share, q)
-    captured = _per_referral(inputs, normalise(q, inputs.pair_ref, n))
-    inflate = np.where(known, 1.0, 1.0 / (1.0 - fit.miss_rate))
-    return np.clip(captured * inflate[:, None], 0.0, 1.0)
+        q = np.where(sib, top[inputs.pair_case] * fit.sibling_share * inputs.identity, q)
+    return normalise(q, inputs.pair_ref, inputs.n_referrals)
+
+
+def _known(inputs: rt.RateInputs) -> np.ndarray:
+    """Referrals whose link is known from the audit (their case recorded their tip)."""
+    known = np.zeros(inputs.n_referrals, dtype=bool)
+    known[inputs.pair_ref[inputs.audit_pair]] = True
+    return known
+
+
+def pi_calibrated(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
+    """Per-referral expected stages captured by the candidates under ``fit`` (audit
+    referrals take their known link); the missed part is ``missed_correction``'s.
+
+    Example:
+        >>> pi_calibrated(inputs, fit_calibration(inputs))[:, 0].sum()  # doctest: +SKIP
+    """
+    q = link_probabilities(inputs, fit)
+    known = _known(inputs)
+    q = np.where(known[inputs.pair_ref], inputs.audit_pair.astype(float), q)
+    return _per_referral(inputs, q)
+
+
+def audit_share(inputs: rt.RateInputs, q: np.ndarray, weight: np.ndarray) -> float | None:
+    """The audit links' share of all true links, estimated as their share of the model's
+    (calibrated) link mass; None without audit links.
+
+    Example:
+        >>> audit_share(inputs, q, np.ones(n_cases))  # doctest: +SKIP
+        0.068
+    """
+    audit = inputs.audit_pair
+    total = q.sum()
+    if not audit.any() or total <= 0:
+        return None
+    share = float((weight[inputs.pair_case[audit]] * q[audit]).sum() / total)
+    return min(max(share, 1e-6), 1.0)
+
+
+def missed_correction(inputs: rt.RateInputs, fit: CalibrationFit,
+                      q: np.ndarray | None = None) -> np.ndarray:
+    """Expected stages of the true links the model misses, per referral (n, 4).
+
+    A difference estimator on the audit sample: audit links are a sample of all true links
+    (share ``audit_share``), so each one stands for 1 / share of them; what the model
+    misses of it, (1 - its probability) x its case's stages, is scaled by 1 / share - 1
+    (its own referral's outcome is already known) and booked to the audit referral, so it
+    lands in that referral's strata. Bootstrap weights of ``fit`` apply.
+
+    Example:
+        >>> missed_correction(inputs, fit_calibration(inputs))[:, 0].sum()  # doctest: +SKIP
+        52.3
+    """
+    out = np.zeros((inputs.n_referrals, inputs.stages.shape[1]))
+    q = link_probabilities(inputs, fit) if q is None else q
+    share = audit_share(inputs, q, fit.weight_of_case)
+    if share is None:
+        return out
+    audit = inputs.audit_pair
+    w = fit.weight_of_case[inputs.pair_case[audit]] * (1.0 - q[audit]) * (1.0 / share - 1.0)
+    for k in range(out.shape[1]):
+        out[:, k] = np.bincount(inputs.pair_ref[audit], weights=w * inputs.stages[audit, k],
+                                minlength=inputs.n_referrals)
+    return out
+
+
+def primary_draw(inputs: rt.RateInputs, fit: CalibrationFit) -> rt.Draw:
+    """The primary estimator under ``fit``: captured stages (imputed in the interval
+    draws) plus the missed-link correction (added as it is).
+
+    Example:
+        >>> primary_draw(inputs, fit_calibration(inputs)).extra.shape  # doctest: +SKIP
+        (16625, 4)
+    """
+    return rt.Draw(pi_calibrated(inputs, fit), missed_correction(inputs, fit))
+
+
+def missed_table(inputs: rt.RateInputs, fit: CalibrationFit) -> pd.DataFrame:
+    """Per offense type (and ALL): audit links, the model's expected misses of them, the
+    audit share and the missed links the correction adds (counts; nothing per record)."""
+    q = link_probabilities(inputs, fit)
+    share = audit_share(inputs, q, fit.weight_of_case)
+    corr = missed_correction(inputs, fit, q)[:, 0]
+    codes, labels = rt.strata_codes(inputs.referrals, "offense_type")
+    audit = inputs.audit_pair
+    ref = inputs.pair_ref[audit]
+    n = len(labels)
+    links = np.bincount(codes[ref], minlength=n).astype(float)
+    missed = np.bincount(codes[ref], weights=1.0 - q[audit], minlength=n)
+    added = np.bincount(codes, weights=corr, minlength=n)
+    return pd.DataFrame({
+        "offense_type": [*labels, "ALL"],
+        "audit_links": np.r_[links, links.sum()].astype(np.int64),
+        "audit_links_missed_expected": np.r_[missed, missed.sum()],
+        "audit_share": share,
+        "missed_links_added": np.r_[added, added.sum()],
+    })
 
 
 def _pav(y: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -532,25 +611,3 @@ def _pav(y: np.ndarray, w: np.ndarray) -> np.ndarray:
             del values[-1], weights[-1], sizes[-1]
             values[-1], weights[-1], sizes[-1] = merged, wsum, size
     return np.repeat(values, sizes)
-
-
-def _logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, iterations: int = 50) -> np.ndarray:
-    """Weighted ridge logistic regression by Newton steps (intercept unpenalised)."""
-    coef = np.zeros(x.shape[1])
-    if len(y) == 0 or w.sum() == 0:
-        coef[0] = np.log(0.01 / 0.99)
-        return coef
-    # start from the (smoothed) overall rate so a sample with no misses stays finite
-    rate = (np.sum(w * y) + 0.5) / (np.sum(w) + 1.0)
-    coef[0] = np.log(rate / (1 - rate))
-    penalty = np.full(x.shape[1], MISS_RIDGE)
-    penalty[0] = 1e-6
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-x @ coef))
-        grad = x.T @ (w * (y - p)) - penalty * coef
-        hess = (x * (w * p * (1 - p))[:, None]).T @ x + np.diag(penalty)
-        step = np.linalg.solve(hess, grad)
-        coef += step
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    return coef

@@ -274,21 +274,42 @@ CI_LEVEL = 0.95
 RATES_PER_STRATUM = 2 * len(STAGE_NAMES) - 1  # 4 cumulative + 3 conditional
 
 
+@dataclass(frozen=True)
+class Draw:
+    """One method's per-referral expected stages: ``pi`` (n, 4), non-increasing over
+    stages, whose outcomes the interval draws impute, plus ``extra`` (n, 4) expected
+    counts added as they are (the primary's missed-link correction; None = none).
+
+    Example:
+        >>> Draw(np.zeros((2, 4))).total().shape
+        (2, 4)
+    """
+
+    pi: np.ndarray
+    extra: np.ndarray | None = None
+
+    def total(self) -> np.ndarray:
+        """pi plus extra: the per-referral expected counts of the point estimate."""
+        return self.pi if self.extra is None else self.pi + self.extra
+
+
 def method_table(
     inputs: RateInputs,
     method: str,
-    pi: np.ndarray,
-    draw_pi: Callable[[], np.ndarray] | None,
+    point: Draw,
+    draw: Callable[[], Draw] | None,
     n_boot: int,
     rng: np.random.Generator,
 ) -> pd.DataFrame:
-    """Rates of one method for every dimension, with intervals."""
+    """Rates of one method for every dimension, with intervals (percentiles of ``draw``
+    replicates, or Wilson intervals when the method has no draws)."""
     eligible = inputs.eligible
     frames = []
     dims = [(d, *strata_codes(inputs.referrals, d)) for d in STRATA]
-    sims = _simulate_counts(inputs, dims, draw_pi, n_boot, rng) if draw_pi else None
+    sims = _simulate_counts(inputs, dims, draw, n_boot, rng) if draw else None
+    total = point.total()
     for d, (dim, codes, labels) in enumerate(dims):
-        counts = aggregate(pi, codes, len(labels), eligible)
+        counts = aggregate(total, codes, len(labels), eligible)
         den = aggregate(np.ones(len(codes)), codes, len(labels), eligible)[:, 0]
         rows = rate_rows(counts, den, dim, labels)
         df = pd.DataFrame([r.__dict__ for r in rows]).rename(columns={"kind": "rate_kind"})
@@ -308,17 +329,19 @@ def method_table(
 
 
 def _simulate_counts(
-    inputs: RateInputs, dims: list, draw_pi: Callable[[], np.ndarray], n_boot: int,
+    inputs: RateInputs, dims: list, draw: Callable[[], Draw], n_boot: int,
     rng: np.random.Generator,
 ) -> list[np.ndarray]:
     """Per dimension, (n_boot, n_strata + 1, 7) simulated rates: each replicate draws a
-    ``pi`` (refit, for the primary) and one imputed outcome per referral from it."""
+    ``Draw`` (refit, for the primary) and one imputed outcome per referral from its pi."""
     eligible = inputs.eligible
     out = [np.empty((n_boot, len(labels) + 1, RATES_PER_STRATUM)) for _, _, labels in dims]
     for b in range(n_boot):  # replicates, not referrals
-        pi = draw_pi()
+        d_b = draw()
         u = rng.random(inputs.n_referrals)
-        drawn = (u[:, None] < pi).astype(float)  # nested: pi is non-increasing over stages
+        drawn = (u[:, None] < d_b.pi).astype(float)  # nested: pi non-increasing over stages
+        if d_b.extra is not None:
+            drawn += d_b.extra
         for d, (_, codes, labels) in enumerate(dims):
             counts = aggregate(drawn, codes, len(labels), eligible)
             den = aggregate(np.ones(len(codes)), codes, len(labels), eligible)[:, 0]
