@@ -221,3 +221,61 @@ def test_calibration_learns_overconfident_scores():
     fit = fit_calibration(inputs)
     assert fit.curve[-1] == pytest.approx(0.5, abs=0.02)
     assert fit.audit_missed_share == 0.0
+
+
+def _tiny_inputs():
+    """Three pairs: R0-C0 audit link (scored 0.8), R1-C1 audit link that blocking missed
+    (unscored), R2-C2 a scored non-audit pair (0.8); R3 has no candidate. Case stages:
+    C0 investigated only, C1 investigated and arrested, C2 everything."""
+    import pandas as pd
+
+    from linkage.rates import RateInputs
+
+    refs = pd.DataFrame({"eligible": True, "offense_type": ["a", "a", "b", "b"]})
+    return RateInputs(
+        referrals=refs, pair_ref=np.array([0, 1, 2]), pair_case=np.array([0, 1, 2]),
+        prob=np.array([0.8, np.nan, 0.8]), weight=np.zeros(3), identity=np.ones(3),
+        scored=np.array([True, False, True]), link=np.array([True, False, True]),
+        audit_pair=np.array([True, True, False]), audit_case=np.array([True, True, False]),
+        audit_sibling=np.zeros(3, bool), sibling=np.zeros(3, bool),
+        stages=np.array([[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]], dtype=bool),
+    )
+
+
+def _identity_fit(weights):
+    from linkage.estimate import CalibrationFit
+
+    knots = np.linspace(0, 1, 11)
+    z = np.zeros(11)
+    return CalibrationFit(
+        knots=knots, curve=knots, n_labelled=z, n_true=z, weight_of_case=np.asarray(weights),
+        sibling_share=0.0, prior_shift=None, case_prior=np.ones(3), n_cases=z,
+        n_audit_cases=z, n_audit_links=2, audit_missed_share=0.5)
+
+
+def test_missed_correction_is_the_audit_difference_estimator():
+    """Audit share = 0.8 / (0.8 + 0.8) = 0.5, so each audit miss stands for one more
+    missed link: R0 adds (1 - 0.8) x C0's stages, R1 (all missed) adds C1's stages."""
+    from linkage.estimate import audit_share, missed_correction, pi_calibrated
+
+    inputs = _tiny_inputs()
+    fit = _identity_fit([1.0, 1.0, 1.0])
+    q = np.array([0.8, 0.0, 0.8])
+    assert audit_share(inputs, q, fit.weight_of_case) == pytest.approx(0.5)
+    corr = missed_correction(inputs, fit)
+    np.testing.assert_allclose(corr, [[0.2, 0, 0, 0], [1, 1, 0, 0], [0] * 4, [0] * 4])
+    # audit referrals take their known link; R2 keeps its probability
+    assert pi_calibrated(inputs, fit)[:, 0].tolist() == pytest.approx([1.0, 1.0, 0.8, 0.0])
+    # a bootstrap replicate that draws C1 twice books its miss twice
+    twice = missed_correction(inputs, _identity_fit([1.0, 2.0, 1.0]))
+    assert twice[1].tolist() == pytest.approx([2, 2, 0, 0])
+
+
+def test_missed_correction_is_zero_without_audit_links():
+    import dataclasses
+
+    from linkage.estimate import missed_correction
+
+    inputs = _tiny_inputs()
+    none = dataclasses.replace(inputs, audit_pair=np.zeros(3, bool))
+    assert not missed_correction(none, _identity_fit([1.0, 1.0, 1.0])).any()
