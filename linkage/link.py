@@ -189,7 +189,8 @@ def link(
         work = _work_connection(con, tmp)
         try:
             timer.step("train")
-            linker = _linker(con, work)
+            db_api = DuckDBAPI(work)
+            linker = _linker(con, db_api)
             lam = _train(linker, seed=seed, u_max_pairs=u_max_pairs, em_max_pairs=em_max_pairs)
             model = linker.misc.save_model_to_json()
             if model_path is not None:
@@ -203,7 +204,7 @@ def link(
             temporal = _write_scored_pairs(con, work, predictions)
 
             timer.step("charts")
-            charts = _charts(linker, predictions)
+            charts = _charts(linker, predictions, work, db_api)
         except LinkModelError:
             raise
         except Exception as exc:  # Splink raises many types; name the step that failed
@@ -284,8 +285,18 @@ def _work_connection(con: duckdb.DuckDBPyConnection, tmp: str) -> duckdb.DuckDBP
     return work
 
 
-def _linker(con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnection) -> Linker:
-    db_api = DuckDBAPI(work)
+class _KnownSplinkWarnings(logging.Filter):
+    """Drops Splink's warning that the household comparison has no null level: by design
+    (agency is always known, so some part of the household is always comparable)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No null level found for comparison household" not in record.getMessage()
+
+
+logging.getLogger("splink.internals.settings").addFilter(_KnownSplinkWarnings())
+
+
+def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI) -> Linker:
     cases = db_api.register(
         con.sql("select * from stg_case_outcomes").to_arrow_table(),
         dataset_display_name=lm.CASES_DATASET,
@@ -391,10 +402,63 @@ def _write_scored_pairs(
     return fit
 
 
-def _charts(linker: Linker, predictions: Any) -> dict[str, str]:
+MIN_AUDIT_LABELS = 20
+"""Audit links needed before the threshold-selection chart is drawn from them."""
+
+
+def _audit_labels(work: duckdb.DuckDBPyConnection, db_api: Any) -> Any:
+    """Pairwise labels from the audit sample, for Splink's threshold-selection chart: a
+    case that recorded a tip number matches that tip's referrals (1) and none of the other
+    referrals of its agency that share an e-mail, phone or name with it (0). The truth is
+    never read. Returns a registered table, or None when there are too few audit links."""
+    labels = work.sql(
+        """
+        with audit as (
+            select c.unique_id as case_id, r.unique_id as referral_id, 1.0 as score
+            from case_outcomes as c
+            inner join referrals as r on r.tip_ref = c.tip_ref
+        ),
+        others as (
+            select c.unique_id as case_id, r.unique_id as referral_id, 0.0 as score
+            from case_outcomes as c
+            inner join referrals as r
+                on r.agency_id = c.agency_id
+                and (r.email = c.email or r.phone = c.phone
+                     or (r.first_name = c.first_name and r.last_name = c.last_name))
+            where c.tip_ref is not null and r.tip_ref is distinct from c.tip_ref
+        )
+        select $cases as source_dataset_l, case_id as unique_id_l,
+               $refs as source_dataset_r, referral_id as unique_id_r,
+               score as clerical_match_score
+        from (select * from audit union all select * from others)
+        """,
+        params={"cases": lm.CASES_DATASET, "refs": lm.REFERRALS_DATASET},
+    ).to_arrow_table()
+    n_audit = sum(1 for v in labels.column("clerical_match_score").to_pylist() if v == 1.0)
+    if n_audit < MIN_AUDIT_LABELS:
+        log.info("threshold-selection chart skipped: %d audit links", n_audit)
+        return None
+    return db_api.register(labels, table_name="linkage_audit_labels")
+
+
+def _charts(linker: Linker, predictions: Any, work: duckdb.DuckDBPyConnection,
+            db_api: Any) -> dict[str, str]:
+    """Splink's model charts as self-contained HTML (no CDN), by name."""
     charts = {
         "match_weights": linker.visualisations.match_weights_chart(),
         "m_u_parameters": linker.visualisations.m_u_parameters_chart(),
         "match_weights_histogram": linker.visualisations.match_weights_histogram(predictions),
     }
+    labels = _audit_labels(work, db_api)
+    if labels is not None:
+        # Splink's label evaluation needs the matching columns, which predict() does not
+        # keep (they would double the width of every candidate pair): a second linker on
+        # the same trained model keeps them, and scores only the labelled pairs.
+        model = {**linker.misc.save_model_to_json(), "retain_matching_columns": True}
+        inputs = [db_api.register(lm.CASES_DATASET), db_api.register(lm.REFERRALS_DATASET)]
+        labelled = Linker(inputs, model, log_level="ERROR")
+        table = labelled.table_management.register_labels_table(labels)
+        charts["threshold_selection_audit"] = (
+            labelled.evaluation.accuracy_analysis_from_labels_table(
+                table, output_type="threshold_selection", add_metrics=["f1"]))
     return {name: chart.to_html(inline=True) for name, chart in charts.items()}

@@ -240,7 +240,9 @@ def test_tables_written_and_no_splink_leftovers(linked):
     ).fetchall()[0][0]
     assert leftovers == 0
     assert summary.model_path is not None and summary.model_path.is_file()
-    assert set(summary.charts) == {"match_weights", "m_u_parameters", "match_weights_histogram"}
+    # a fifth of the cases record their tip (~36 audit links): threshold selection is drawn
+    assert set(summary.charts) == {"match_weights", "m_u_parameters", "match_weights_histogram",
+                                   "threshold_selection_audit"}
     assert all("cdn.jsdelivr" not in html for html in summary.charts.values())
 
 
