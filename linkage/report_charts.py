@@ -317,13 +317,17 @@ def reliability(points: Sequence[tuple[float, float, int]],
         r = 3 + 9 * math.sqrt(n / biggest)
         body.append(f'<circle cx="{sx(p):.1f}" cy="{sy(q):.1f}" r="{r:.1f}" fill="{BLUE}" '
                     'fill-opacity="0.75"/>')
-    lx = ox + size + 18
-    body += [f'<circle cx="{lx + 6}" cy="{oy + 20}" r="5" fill="{BLUE}"/>',
-             _text(lx + 16, oy + 24, "observed (truth), by bin", size=11),
-             _line(lx, oy + 44, lx + 12, oy + 44, stroke=GREEN, width=2),
-             _text(lx + 16, oy + 48, "audit-sample calibration", size=11),
-             _line(lx, oy + 68, lx + 12, oy + 68, stroke=MUTED, dash="3 3"),
-             _text(lx + 16, oy + 72, "perfect calibration", size=11)]
+    lx, ly = ox + size + 18, oy + 20
+    if points:
+        body += [f'<circle cx="{lx + 6}" cy="{ly}" r="5" fill="{BLUE}"/>',
+                 _text(lx + 16, ly + 4, "observed (truth), by bin", size=11)]
+        ly += 24
+    if curve:
+        body += [_line(lx, ly, lx + 12, ly, stroke=GREEN, width=2),
+                 _text(lx + 16, ly + 4, "audit-sample calibration", size=11)]
+        ly += 24
+    body += [_line(lx, ly, lx + 12, ly, stroke=MUTED, dash="3 3"),
+             _text(lx + 16, ly + 4, "perfect calibration", size=11)]
     return _svg(lx + 190, oy + size + 42, "reliability of the match probabilities", body)
 
 
@@ -379,15 +383,17 @@ def threshold_lines(panels: Sequence[LinePanel]) -> Markup:
                         'stroke-width="2"/>')
             body += [f'<circle cx="{sx(t):.1f}" cy="{sy(e):.1f}" r="2.5" fill="{ORANGE}"/>'
                      for t, e, _, _ in pts]
-        for _label, v, colour in p.references:
+        for _, v, colour in p.references:
             if _ok(v):
                 dash = "5 3" if colour == TRUTH_COLOUR else None
                 body.append(_line(sx(0), sy(v), sx(1), sy(v), stroke=colour, width=1.5,
                                   dash=dash))
         body.append(_text(sx(0.5), sy(0) + 28, "link threshold", anchor="middle", size=11))
     legend_y = 10 + 22 + ph + 48
-    legend = [("threshold estimator (95% CI band)", ORANGE, None),
-              ("primary estimate", BLUE, None), ("truth", TRUTH_COLOUR, "5 3")]
+    shown = {label for p in panels for label, v, _ in p.references if _ok(v)}
+    legend = [("threshold estimator (95% CI band)", ORANGE, None)]
+    legend += [("primary estimate", BLUE, None)] if "primary" in shown else []
+    legend += [("truth", TRUTH_COLOUR, "5 3")] if "truth" in shown else []
     for i, (label, colour, dash) in enumerate(legend):
         lx = 10 + lm + i * 250
         body.append(_line(lx, legend_y - 4, lx + 18, legend_y - 4, stroke=colour, width=2,

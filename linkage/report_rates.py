@@ -104,10 +104,9 @@ def _truth(con: duckdb.DuckDBPyConnection) -> dict[tuple, float | None]:
 def _pivot(cells: dict[tuple, Cell], stages: Iterable[str], labels: dict[str, str],
            caption: str, first: str = "offense type") -> Table:
     stages = list(stages)
-    rows = []
-    for stratum in _strata(k[0] for k in cells):
-        n = next((c.n for (s, _), c in cells.items() if s == stratum), None)
-        rows.append([stratum, count(n), *(_text(cells, (stratum, st)) for st in stages)])
+    n_of = {s: c.n for (s, _), c in cells.items()}
+    rows = [[stratum, count(n_of.get(stratum)), *(_text(cells, (stratum, st)) for st in stages)]
+            for stratum in _strata(n_of)]
     return Table([first, "referrals", *(labels.get(s, s) for s in stages)], rows, caption)
 
 
@@ -188,7 +187,8 @@ def estimators_section(con: duckdb.DuckDBPyConnection) -> Section:
                 if (c := cells.get((m, ALL_STRATUM, st, "cumulative"))) is not None]
         panels.append(ch.ForestPanel(st, rows, truth.get((ALL_STRATUM, st, "cumulative"))))
     sec.blocks.append(Chart(ch.forest(panels), "All offense types, cumulative rates: estimate"
-                            " and 95% CI per method (* primary); dashed line: truth."))
+                            " and 95% CI per method (* primary)"
+                            + ("; dashed line: truth." if truth else ".")))
     columns = ["offense type", "rate", *methods] + (["truth", "covered"] if truth else [])
     for title, offenses in (("All offense types", [ALL_STRATUM]),
                             ("By offense type", _strata(k[1] for k in cells)[1:])):
@@ -292,8 +292,8 @@ def strata_section(con: duckdb.DuckDBPyConnection) -> Section:
                        "is_primary and rate_kind = 'cumulative' and dimension = $d", {"d": dim})
         if not cells:
             continue
-        shown = {k: c for k, c in cells.items()
-                 if any(not x.suppressed for (s, _), x in cells.items() if s == k[0])}
+        visible = {s for (s, _), c in cells.items() if not c.suppressed}
+        shown = {k: c for k, c in cells.items() if k[0] in visible}
         table = _pivot(shown, STAGE_NAMES, {}, title, first=dim.replace("_", " "))
         hidden = len({s for s, _ in cells}) - len({s for s, _ in shown})
         if hidden:

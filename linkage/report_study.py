@@ -291,8 +291,8 @@ def scenario_section(manifest: dict[str, Any]) -> Section:
     """
     sec = Section("run", "Scenario and run")
     sc = manifest.get("scenario")
-    facts = [("input", str(manifest.get("input", MISSING))),
-             ("seed", str(manifest.get("seed", MISSING)))]
+    facts = [(k, MISSING if manifest.get(k) is None else str(manifest[k]))
+             for k in ("input", "seed")]
     facts += [(f"version: {k}", v) for k, v in manifest.get("versions", {}).items()]
     facts += [(f"seconds: {k}", num(v, 1)) for k, v in manifest.get("stage_seconds", {}).items()]
     sec.blocks.append(_packed(facts, "Run"))

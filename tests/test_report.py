@@ -108,7 +108,8 @@ def test_without_truth_the_report_says_so(con, tmp_path: Path) -> None:
     con.execute("drop table conversion_rates_truth")
     html, md = _report(con, tmp_path)
     assert "No truth available" in html and "No truth available" in md
-    assert "covered" not in md
+    assert "covered" not in md and "dashed line: truth" not in md
+    assert "observed (truth)" not in html
     assert "precision, recall and the true error rates cannot be measured" in md
 
 
