@@ -25,6 +25,9 @@ EXIT_CODES_HELP = """Exit codes: 0 ok, 2 bad command-line usage, 3 bad scenario 
 7 output cannot be written, 1 internal error."""
 
 
+EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C (128 + SIGINT)
+
+
 def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -33,13 +36,45 @@ def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except ToolkitError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            # Outputs are written atomically, so an interrupted run left nothing half-done.
+            click.echo("interrupted: nothing was written", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
+
+
+def _quiet_splink(record: logging.LogRecord) -> bool:
+    """Drop Splink's warnings (untrained m/u levels, missing null levels): model-building
+    detail, shown from ``--log-level INFO``. A filter on the handler, not a logger level,
+    because Splink's ``Linker`` resets its own logger's level when it is created."""
+    return not record.name.startswith("splink") or record.levelno >= logging.ERROR
 
 
 def _echo(ctx: click.Context, message: str) -> None:
     if not ctx.obj["quiet"]:
         click.echo(message)
+
+
+def _go_quiet(ctx: click.Context) -> None:
+    """Errors only: no progress, no summary, and warnings hidden unless --log-level asks."""
+    ctx.obj["quiet"] = True
+    root = ctx.find_root()
+    if root.get_parameter_source("log_level") is click.core.ParameterSource.DEFAULT:
+        logger, previous = logging.getLogger(), logging.getLogger().level
+        logger.setLevel(logging.ERROR)
+        root.call_on_close(lambda: logger.setLevel(previous))  # in-process callers (tests)
+
+
+def _quiet_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--quiet`` after the command name too (``linkage run --quiet``), as before it."""
+
+    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            _go_quiet(ctx)
+
+    return click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=callback,
+                        help="No progress bars or summaries (errors only).")(func)
 
 
 @click.group(epilog=EXIT_CODES_HELP)
@@ -56,10 +91,18 @@ def _echo(ctx: click.Context, message: str) -> None:
 def main(ctx: click.Context, quiet: bool, log_level: str) -> None:
     """Referral-to-outcome linkage studies: synthetic data with known truth, DuckDB storage,
     Splink linkage and per-offense conversion rates with linkage-aware uncertainty."""
-    logging.basicConfig(level=getattr(logging, log_level.upper()), stream=sys.stderr,
+    level = getattr(logging, log_level.upper())
+    logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    if level >= logging.WARNING:
+        handlers = list(logging.getLogger().handlers)
+        for handler in handlers:
+            handler.addFilter(_quiet_splink)
+        ctx.call_on_close(lambda: [h.removeFilter(_quiet_splink) for h in handlers])
     ctx.ensure_object(dict)
-    ctx.obj["quiet"] = quiet
+    ctx.obj["quiet"] = False
+    if quiet:
+        _go_quiet(ctx)
 
 
 @main.command()
@@ -73,6 +116,7 @@ def main(ctx: click.Context, quiet: bool, log_level: str) -> None:
               help="Folder to write (replaced atomically if it exists).")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
               show_default=True)
+@_quiet_option
 @click.pass_context
 @_handle_errors
 def generate(ctx: click.Context, scenario: str, scale: float | None, seed: int | None,
@@ -108,6 +152,7 @@ def generate(ctx: click.Context, scenario: str, scale: float | None, seed: int |
 @click.option("--db", "db_path", type=click.Path(path_type=Path), required=True,
               help="Study DuckDB file to create (raw_* tables).")
 @click.option("--overwrite", is_flag=True, help="Replace raw_* tables already in --db.")
+@_quiet_option
 @click.pass_context
 @_handle_errors
 def load(ctx: click.Context, source: Path, db_path: Path, overwrite: bool) -> None:
@@ -161,6 +206,7 @@ def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path
               help="Match-probability threshold for links (default 0.5).")
 @click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
               help="Also save the trained Splink model JSON here.")
+@_quiet_option
 @click.pass_context
 @_handle_errors
 def link(ctx: click.Context, db_path: Path, threshold: float | None,
@@ -201,6 +247,7 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("study_out"),
               show_default=True, help="Output folder (replaced atomically).")
 @click.option("--threshold", type=float, default=None, help="Link threshold (default 0.5).")
+@_quiet_option
 @click.pass_context
 @_handle_errors
 def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None,
@@ -215,31 +262,13 @@ def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None
         linkage run --scale 0.05 --seed 3 --out study_out
     """
     from linkage.progress import progress_bar
-    from linkage.study import StudyConfig, run_study
+    from linkage.study import StudyConfig, format_summary, run_study
 
     config = StudyConfig(scenario=scenario, scale=scale, seed=seed, input=source,
                          out=out_dir, threshold=threshold)
     with progress_bar("study", quiet=ctx.obj["quiet"]) as report:
         result = run_study(config, on_progress=report)
-    secs = sum(result.stage_seconds.values())
-    _echo(ctx, f"study written to {result.out} in {secs:.0f} s: report.html, report.md, "
-               "links.parquet, conversion_rates.csv, manifest.json, study.duckdb")
-    _echo(ctx, _headline(result.out / "conversion_rates.csv"))
-
-
-def _headline(path: Path) -> str:
-    """The primary estimate for all offense types, as a few terminal lines."""
-    if not path.exists():
-        return "(no conversion rates: estimation stage unavailable)"
-    import duckdb
-
-    rows = duckdb.sql(
-        "select stage, estimate, ci_low, ci_high from read_csv($p) where offense_type = 'ALL'"
-        " and is_primary order by estimate desc", params={"p": str(path)}).fetchall()
-    lines = ["all offense types (primary method): share of referrals reaching each stage"]
-    lines += [f"  {s:<14} {e:7.2%}  [{lo:.2%}, {hi:.2%}]" for s, e, lo, hi in rows
-              if e is not None]
-    return "\n".join(lines)
+    _echo(ctx, format_summary(result))
 
 
 @main.command()

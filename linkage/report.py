@@ -1,153 +1,150 @@
-"""The study report: ``report.html`` (self-contained, offline: inline CSS and SVG, no
-scripts) and ``report.md``, built from the study database's aggregate tables only."""
+"""The study report: ``report.html`` (self-contained and offline: inline CSS and SVG, no
+script, no font, image or link to fetch) and ``report.md`` with the same sections as
+Markdown tables. Built from the study database's aggregate tables only, so no record-level
+identifier can reach it.
+
+Sections follow what the GUILD guidance and the RECORD checklist ask a linkage study to
+report: the flow of records with counts at each stage, the primary conversion table with
+its intervals, every estimator beside the truth (synthetic data), linkage quality overall
+and by subgroup, sensitivity to the link threshold, data quality, strata, methods (how
+linkage error and censoring are handled) and the run's parameters.
+
+Example:
+    >>> from linkage.db import connect
+    >>> con = connect("study_out/study.duckdb")  # doctest: +SKIP
+    >>> write_report(con, "report_out")  # doctest: +SKIP
+    PosixPath('report_out/report.html')
+"""
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass
+import datetime as dt
+import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import jinja2
 
+from linkage import report_rates, report_study
 from linkage.db import table_exists
+from linkage.errors import OutputError
+from linkage.report_format import Section
+from linkage.resources import templates_dir
 
-_TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-@dataclass(frozen=True)
-class Section:
-    """One report table: a title, a note and the rows of an aggregate query."""
-
-    title: str
-    columns: list[str]
-    rows: list[list[str]]
-    note: str = ""
-    empty: str = "Not available for this run."
-    text_cols: int = 1
+log = logging.getLogger(__name__)
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4f}" if abs(v) < 1 else f"{v:,.1f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
-
-
-def _query(con: duckdb.DuckDBPyConnection, title: str, sql: str, needs: tuple[str, ...],
-           note: str = "", text_cols: int = 1) -> Section:
-    if not all(table_exists(con, t) for t in needs):
-        return Section(title, [], [], note)
-    rel = con.sql(sql)
-    rows = [[_fmt(v) for v in r] for r in rel.fetchall()]
-    return Section(title, list(rel.columns), rows, note, text_cols=text_cols)
-
-
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    return int(con.sql(sql).fetchall()[0][0] or 0)
-
-
-def _flow(con: duckdb.DuckDBPyConnection, link_summary: Any) -> list[tuple[str, int, float]]:
-    stages = [("tips", "select count(*) from raw_tips"),
-              ("US-located", "select count(*) from raw_tips where country = 'US'"),
-              ("referred", "select count(*) from raw_referrals"),
-              ("case records", "select count(*) from raw_case_outcomes")]
-    linked = ("from links l join raw_case_outcomes c using (case_id) where c.investigated")
-    stages += [("linked referrals", "select count(*) from links"),
-               ("linked, investigated", f"select count(*) {linked}"),
-               ("linked, arrested", f"select count(*) {linked} and c.arrested_at is not null"),
-               ("linked, charged", f"select count(*) {linked} and c.charged_at is not null"),
-               ("linked, convicted", f"select count(*) {linked} and c.convicted_at is not null")]
-    counts = [(label, _scalar(con, sql)) for label, sql in stages]
-    if link_summary is not None:
-        counts.insert(4, ("candidate pairs", link_summary.n_candidate_pairs))
-    top = max(n for _, n in counts) or 1
-    # Bars on a log scale: tips outnumber convictions by four orders of magnitude.
-    return [(label, n, math.log10(n + 1) / math.log10(top + 1)) for label, n in counts]
-
-
-def _sections(con: duckdb.DuckDBPyConnection, evaluation: Any, quality_results: list[Any],
-              quarantine: Any) -> list[Section]:
-    rates_cols = "offense_type, stage, n_referrals, estimate, ci_low, ci_high, method"
-    out = [
-        _query(con, "Conversion rates (primary estimate)",
-               f"select {rates_cols} from conversion_rates where is_primary "
-               "order by offense_type = 'ALL' desc, offense_type, stage",
-               ("conversion_rates",),
-               "Share of referrals whose case reached each stage, with 95% CIs that include "
-               "linkage uncertainty. Small cells are suppressed (shown as –).", 2),
-        _query(con, "Estimators side by side (all offense types)",
-               f"select {rates_cols} from conversion_rates where offense_type = 'ALL' "
-               "order by stage, method", ("conversion_rates",), text_cols=2),
-        _query(con, "Linkage quality against truth",
-               "select method, n_links, tp, fp, fn, precision, recall, f1 from link_metrics "
-               "where dimension = 'all' order by method", ("link_metrics",),
-               "Pairwise precision, recall and F1 of Splink's links and the deterministic "
-               "baselines (synthetic data only)."),
-        _query(con, "Linkage quality by offense type (Splink)",
-               "select stratum, n_links, precision, recall, f1 from link_metrics where "
-               "method = 'splink' and dimension = 'offense_type' order by stratum",
-               ("link_metrics",)),
-        _query(con, "Label-free vs true error rates",
-               "select n_links, blocking_recall, expected_false_link_rate, "
-               "observed_false_link_rate, expected_missed_link_rate, observed_missed_link_rate "
-               "from link_error_rates", ("link_error_rates",),
-               "Expected false- and missed-link rates from the match probabilities alone "
-               "(what a study without truth sees) beside the measured ones."),
-        _query(con, "Calibration of match probabilities",
-               "select * from link_reliability order by 1, 2", ("link_reliability",),
-               "Predicted probability vs observed share of true links, by probability bin.",
-               text_cols=1),
-        _query(con, "Threshold sensitivity", "select * from link_threshold_sweep order by 1",
-               ("link_threshold_sweep",)),
-    ]
-    dq_rows = [[r.suite, r.stage, "pass" if r.success else "FAIL", len(r.results),
-                sum(1 for e in r.failures if not e.blocking)] for r in quality_results]
-    out.append(Section("Data quality", ["suite", "stage", "result", "expectations",
-                                        "warnings"], [[_fmt(v) for v in r] for r in dq_rows],
-                       f"Quarantined case records (stage dates out of order): "
-                       f"{quarantine.n_quarantined:,} of {quarantine.n_rows:,}.", text_cols=3))
-    return out
-
-
-def write_report(con: duckdb.DuckDBPyConnection, out: Path, *, manifest: dict[str, Any],
-                 link_summary: Any = None, evaluation: Any = None,
-                 quality_results: list[Any] | None = None, quarantine: Any = None) -> Path:
-    """Write ``report.html`` and ``report.md`` into ``out``; return the HTML path.
+def build_sections(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    manifest: dict[str, Any] | None = None,
+    quality_results: Sequence[Any] | None = None,
+) -> list[Section]:
+    """The report's sections, in order, from the study database (reads only).
 
     Example:
-        >>> write_report(con, Path("study_out"), manifest={})  # doctest: +SKIP
+        >>> [s.title for s in build_sections(con)][:3]  # doctest: +SKIP
+        ['Summary', 'Study flow', 'Conversion rates']
     """
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]))
-    sections = _sections(con, evaluation, quality_results or [], quarantine)
-    flow = _flow(con, link_summary)
-    html = env.get_template("report.html.j2").render(
-        manifest=manifest, has_truth=evaluation is not None, flow=flow, sections=sections,
-        charts=sorted(link_summary.charts) if link_summary else [],
-        manifest_json=json.dumps(manifest, indent=2))
-    path = out / "report.html"
-    path.write_text(html, encoding="utf-8")
-    (out / "report.md").write_text(_markdown(flow, sections), encoding="utf-8")
-    return path
+    manifest = manifest or {}
+    quality = list(quality_results or [])
+    linkage = manifest.get("linkage") or {}
+    return [
+        report_study.summary_section(con, quality),
+        report_study.flow_section(con, linkage),
+        report_rates.conversion_section(con),
+        report_rates.estimators_section(con),
+        report_study.linkage_section(con),
+        report_rates.threshold_section(con, linkage.get("threshold")),
+        report_rates.strata_section(con),
+        report_study.quality_section(con, quality, manifest),
+        report_rates.methods_section(con, linkage),
+        report_study.scenario_section(manifest),
+    ]
 
 
-def _markdown(flow: list[tuple[str, int, float]], sections: list[Section]) -> str:
-    lines = ["# Linkage study report", "", "## Study flow", "", "| stage | count |", "|---|---|"]
-    lines += [f"| {label} | {n:,} |" for label, n, _ in flow]
-    for s in sections:
-        lines += ["", f"## {s.title}", ""]
-        if s.note:
-            lines += [s.note, ""]
-        if not s.rows:
-            lines.append(s.empty)
-            continue
-        lines.append("| " + " | ".join(s.columns) + " |")
-        lines.append("|" + "---|" * len(s.columns))
-        lines += ["| " + " | ".join(r) + " |" for r in s.rows]
-    return "\n".join(lines) + "\n"
+def refresh_comparisons(con: duckdb.DuckDBPyConnection, *,
+                        end_date: dt.date | None = None) -> list[str]:
+    """(Re)build the tables the report compares the primary estimate with.
+
+    ``conversion_rates_threshold`` (the threshold estimator at several thresholds) and,
+    with truth, ``conversion_rates_truth``; see :mod:`linkage.sensitivity`. Needs the
+    estimation stage's tables; ``end_date`` must be the one given to ``estimate`` (None =
+    inferred, as ``estimate`` does by default). Returns the tables built.
+
+    Example:
+        >>> refresh_comparisons(con)  # doctest: +SKIP
+        ['conversion_rates_threshold', 'conversion_rates_truth']
+    """
+    if not table_exists(con, "conversion_rates"):
+        return []
+    from linkage import sensitivity
+
+    built = ["conversion_rates_threshold"]
+    sensitivity.threshold_sensitivity(con, end_date=end_date)
+    if sensitivity.truth_comparison(con) is not None:
+        built.append("conversion_rates_truth")
+    return built
+
+
+def write_report(
+    con: duckdb.DuckDBPyConnection,
+    out: str | Path,
+    *,
+    manifest: dict[str, Any] | None = None,
+    quality_results: Sequence[Any] | None = None,
+    refresh: bool = True,
+    end_date: dt.date | None = None,
+) -> Path:
+    """Write ``report.html`` and ``report.md`` into ``out``; return the HTML's path.
+
+    Args:
+        con: the study database after linkage and estimation (any stage may be missing:
+            its sections then say so).
+        out: folder to write into (created if needed).
+        manifest: the run's manifest (scenario, versions, linkage settings, timings).
+        quality_results: the data-quality ``SuiteResult`` list of the run.
+        refresh: first rebuild the comparison tables (``refresh_comparisons``); needs a
+            writable connection. False renders only what the database already holds.
+        end_date: the study end date given to ``estimate`` (None = inferred).
+
+    Raises:
+        OutputError: ``out`` cannot be written.
+
+    Example:
+        >>> write_report(con, "study_out", manifest={})  # doctest: +SKIP
+        PosixPath('study_out/report.html')
+    """
+    if refresh:
+        refresh_comparisons(con, end_date=end_date)
+    sections = build_sections(con, manifest=manifest, quality_results=quality_results)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir()),
+                             autoescape=jinja2.select_autoescape(["html.j2"]),
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["md"] = md_cell
+    context = {"sections": sections, "manifest": manifest or {},
+               "has_truth": any(table_exists(con, t) for t in
+                                ("truth_links", "truth_referrals", "conversion_rates_truth"))}
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        html = folder / "report.html"
+        html.write_text(env.get_template("report.html.j2").render(context), encoding="utf-8")
+        (folder / "report.md").write_text(env.get_template("report.md.j2").render(context),
+                                          encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write the report into {folder}: {exc.strerror}") from None
+    log.info("report written to %s (%d sections)", html, len(sections))
+    return html
+
+
+def md_cell(value: str) -> str:
+    """A value safe inside a Markdown table cell (pipes escaped, one line).
+
+    Example:
+        >>> md_cell("a | b")
+        'a \\\\| b'
+    """
+    return str(value).replace("|", "\\|").replace("\n", " ")

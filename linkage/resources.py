@@ -40,3 +40,8 @@ def package_data(name: str) -> Path:
 def scenarios_dir() -> Path:
     """Folder of the scenarios that ship with the toolkit."""
     return _PKG / "scenarios"
+
+
+def templates_dir() -> Path:
+    """Folder of the report templates (Jinja2) that ship inside the package."""
+    return _PKG / "templates"

@@ -84,6 +84,21 @@ def run_replicate(
     return est.merge(truth, on=["offense_type", "stage", "rate_kind"], how="left")
 
 
+def truth_rates(con, follow_up_days: int) -> pd.DataFrame:
+    """True rates (offense_type, stage, rate_kind, truth) under the estimators' censoring.
+
+    Builds ``rates_truth`` from ``truth_referrals`` and the estimators' ``rates_referrals``
+    (so the eligible referrals and the end date are the estimators' own) and aggregates it
+    per offense type and ``ALL``. Synthetic data only; the report shows it beside the
+    estimates.
+
+    Example:
+        >>> truth_rates(con, 365).query("offense_type == 'ALL'")  # doctest: +SKIP
+    """
+    build_table(con, "marts/rates_truth.sql", {"follow_up_days": int(follow_up_days)})
+    return _truth_rates(con)
+
+
 def _truth_rates(con) -> pd.DataFrame:
     """True cumulative and conditional rates per offense type and ALL."""
     stages = ", ".join(f"sum(t.reached_{s}::int) as {s}" for s in STAGE_NAMES)

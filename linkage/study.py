@@ -1,12 +1,12 @@
-"""One study run, from data to outputs: generate or load → validate → link → estimate →
-report. Every stage is gated by its data-quality suites; outputs are written into a partial
-folder that replaces ``out`` only when the whole run succeeded.
+"""One study run, from data to outputs: generate or load → validate → link → evaluate →
+estimate → report. Every stage is gated by its data-quality suites; outputs are written into a
+partial folder that replaces ``out`` only when the whole run succeeded.
 
 Example:
     >>> from linkage.study import StudyConfig, run_study
     >>> result = run_study(StudyConfig(scale=0.002, out="study_out"))  # doctest: +SKIP
     >>> sorted(p.name for p in result.out.iterdir())  # doctest: +SKIP
-    ['conversion_rates.csv', 'links.parquet', 'manifest.json', 'report.html', ...]
+    ['charts', 'conversion_rates.csv', 'conversion_rates.parquet', 'data', 'links.parquet', ...]
 """
 
 from __future__ import annotations
@@ -25,20 +25,41 @@ from typing import Any
 import duckdb
 
 from linkage.db import connect, quote_literal, row_count, table_exists
+from linkage.errors import ConfigError, OutputError
 from linkage.outputs import atomic_folder
 from linkage.scenario import Scenario, load_scenario
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SCALE = 0.02  # the default `linkage run` (about a minute on 2 cores)
+DEFAULT_SCALE = 0.02  # the default `linkage run` (about half a minute on 2 cores)
 RAW_SUITES = ("raw_tips", "raw_referrals", "raw_case_outcomes")
 LINK_SUITES = ("stg_referrals", "stg_case_outcomes", "links")
+OUTPUT_FILES = ("report.html", "report.md", "conversion_rates.csv", "links.parquet",
+                "manifest.json", "study.duckdb")
 Progress = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """What ``linkage run`` does. ``input`` None means: generate the scenario's data."""
+    """What ``linkage run`` does; checked when created (every problem listed at once).
+
+    Attributes:
+        scenario: a shipped scenario name or a TOML path (ignored with ``input``).
+        scale: share of national volume (None = ``DEFAULT_SCALE``).
+        seed: random seed (None = the scenario's).
+        input: a folder or DuckDB file of the user's own tables; None = generate.
+        out: the output folder (replaced atomically).
+        threshold: link threshold in (0, 1] (None = the linkage default, 0.5).
+        quarantine_tolerance: largest share of case records with out-of-order stage dates
+            that is quarantined rather than stopping the run.
+
+    Raises:
+        ConfigError: a value out of range (names the field and what is allowed).
+
+    Example:
+        >>> StudyConfig(scale=0.005, seed=3, out="study_out").out
+        PosixPath('study_out')
+    """
 
     scenario: str | Path = "default"
     scale: float | None = None
@@ -48,16 +69,57 @@ class StudyConfig:
     threshold: float | None = None
     quarantine_tolerance: float = 0.01
 
+    def __post_init__(self) -> None:
+        # Frozen: normalise the paths through object.__setattr__, once, here.
+        object.__setattr__(self, "out", Path(self.out))
+        if self.input is not None:
+            object.__setattr__(self, "input", Path(self.input))
+        problems = []
+        if self.scale is not None and not 0 < self.scale <= 10:
+            problems.append(f"scale: {self.scale!r} must be in (0, 10]")
+        if self.threshold is not None and not 0 < self.threshold <= 1:
+            problems.append(f"threshold: {self.threshold!r} must be in (0, 1]")
+        if not 0 <= self.quarantine_tolerance <= 1:
+            problems.append(f"quarantine_tolerance: {self.quarantine_tolerance!r} must be in "
+                            "[0, 1]")
+        if problems:
+            raise ConfigError("study configuration: " + "; ".join(problems))
+
 
 @dataclass
 class StudyResult:
-    """Where the outputs are and what each stage did (counts and seconds only)."""
+    """Where the outputs are and what each stage did (counts and seconds only).
+
+    Example:
+        >>> result.rates().query("offense_type == 'ALL'")  # doctest: +SKIP
+    """
 
     out: Path
     manifest: dict[str, Any]
     has_truth: bool
     stage_seconds: dict[str, float] = field(default_factory=dict)
     summaries: dict[str, Any] = field(default_factory=dict)
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A read-only connection to the run's ``study.duckdb`` (every table of the run).
+
+        Example:
+            >>> result.connect().table("link_metrics").df()  # doctest: +SKIP
+        """
+        return connect(self.out / "study.duckdb", read_only=True)
+
+    def rates(self, *, primary_only: bool = True, rate_kind: str = "cumulative") -> Any:
+        """``conversion_rates`` as a pandas DataFrame (the primary method by default).
+
+        Example:
+            >>> result.rates(rate_kind="conditional").shape  # doctest: +SKIP
+        """
+        with self.connect() as con:
+            rel = con.table("conversion_rates").filter(
+                duckdb.ColumnExpression("rate_kind") == duckdb.ConstantExpression(rate_kind))
+            if primary_only:
+                rel = rel.filter(duckdb.ColumnExpression("is_primary"))
+            return rel.df()
 
 
 class _Stages:
@@ -75,11 +137,30 @@ class _Stages:
         log.info("stage %s done in %.1f s", name, self.seconds[name])
 
 
-def run_study(config: StudyConfig, on_progress: Progress | None = None) -> StudyResult:
+def _check_paths(config: StudyConfig) -> None:
+    """Refuse an output folder whose atomic replacement would delete the input."""
+    if config.input is None or not config.input.exists():
+        return  # a missing input is the loader's contract error
+    src, out = config.input.resolve(), config.out.resolve()
+    if src == out or out in src.parents:
+        raise OutputError(f"output {config.out} holds the input {config.input}: replacing it "
+                          "would delete the input; choose another --out")
+
+
+def run_study(config: StudyConfig | None = None, on_progress: Progress | None = None,
+              ) -> StudyResult:
     """Run a whole study and write its outputs into ``config.out`` (atomically).
 
-    Raises the toolkit's errors (ConfigError, ContractError, DataQualityError,
-    LinkModelError, OutputError) for a user's mistake; nothing is written then.
+    Args:
+        config: what to run (default: ``StudyConfig()``, the default scenario).
+        on_progress: called with ``(stage, fraction done)`` as each stage starts.
+
+    Returns:
+        A ``StudyResult``; ``result.rates()`` and ``result.connect()`` open the outputs.
+
+    Raises:
+        ToolkitError: a user's mistake (ConfigError, ContractError, DataQualityError,
+            LinkModelError, OutputError); nothing is written then.
 
     Example:
         >>> run_study(StudyConfig(scale=0.002, out="/tmp/s")).has_truth  # doctest: +SKIP
@@ -90,6 +171,8 @@ def run_study(config: StudyConfig, on_progress: Progress | None = None) -> Study
     from linkage.link import link
     from linkage.load import load_input, load_truth
 
+    config = config or StudyConfig()
+    _check_paths(config)
     progress = on_progress or (lambda step, frac: None)
     scenario = None if config.input else load_scenario(
         config.scenario, scale=config.scale or DEFAULT_SCALE, seed=config.seed)
@@ -127,17 +210,20 @@ def run_study(config: StudyConfig, on_progress: Progress | None = None) -> Study
             _export(con, tmp)
             manifest = _manifest(config, scenario, loaded, truth_tables, con, quar, dq)
             manifest["generated_truth_counts"] = generated
+            manifest["linkage"] = _linkage_facts(linked)
+            manifest["estimation"] = _estimation_facts(estimated)
             with st.stage("report"):
                 from linkage.report import write_report
 
-                write_report(con, tmp, manifest=manifest, link_summary=linked,
-                             evaluation=evaluation, quality_results=dq, quarantine=quar)
+                manifest["stage_seconds"] = dict(st.seconds)
+                write_report(con, tmp, manifest=manifest, quality_results=dq)
             manifest["stage_seconds"] = st.seconds
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n",
                                                encoding="utf-8")
     progress("done", 1.0)
     return StudyResult(config.out, manifest, truth, st.seconds,
-                       {"link": linked, "evaluation": evaluation, "estimate": estimated})
+                       {"link": linked, "evaluation": evaluation, "estimate": estimated,
+                        "quality": dq, "quarantine": quar})
 
 
 def _estimate(con: duckdb.DuckDBPyConnection, scenario: Scenario | None) -> Any:
@@ -148,6 +234,22 @@ def _estimate(con: duckdb.DuckDBPyConnection, scenario: Scenario | None) -> Any:
         log.warning("estimation stage not available: conversion_rates not computed")
         return None
     return estimate(con, seed=scenario.seed if scenario else 42)
+
+
+def _linkage_facts(linked: Any) -> dict[str, Any]:
+    """The link stage's settings and counts, for the manifest and the report."""
+    keys = ("threshold", "score_floor", "probability_two_random_records_match",
+            "n_referrals", "n_cases", "n_candidate_pairs", "n_scored_pairs", "n_links",
+            "n_cases_linked")
+    return {k: getattr(linked, k) for k in keys}
+
+
+def _estimation_facts(estimated: Any) -> dict[str, Any] | None:
+    if estimated is None:
+        return None
+    keys = ("primary", "n_referrals", "n_eligible", "censoring", "follow_up_days",
+            "n_audit_links", "audit_missed_share")
+    return {k: getattr(estimated, k) for k in keys}
 
 
 def _export(con: duckdb.DuckDBPyConnection, out: Path) -> None:
@@ -195,3 +297,57 @@ def _manifest(config: StudyConfig, scenario: Scenario | None, loaded: Any,
         "data_quality": {r.suite: {"success": r.success, "failures": len(r.failures)}
                          for r in dq},
     }
+
+
+def format_summary(result: StudyResult) -> str:
+    """The end-of-run summary for a terminal: where the outputs are, linkage and data
+    quality in a line each, and the headline table (primary estimate, percent).
+
+    Example:
+        >>> print(format_summary(result))  # doctest: +SKIP
+        study written to study_out in 31 s
+          report.html  report.md  conversion_rates.csv  links.parquet  manifest.json ...
+    """
+    from linkage.contract import STAGES
+    from linkage.report_format import SUPPRESSED, count
+
+    stage_names = [s for s, _ in STAGES]
+    secs = sum(result.stage_seconds.values())
+    lines = [f"study written to {result.out} in {secs:.0f} s",
+             "  " + "  ".join(n for n in OUTPUT_FILES if (result.out / n).exists())]
+    lk = result.manifest.get("linkage") or {}
+    if lk:
+        line = (f"linkage: {lk['n_links']:,} of {lk['n_referrals']:,} referrals linked at "
+                f"p >= {lk['threshold']:g}")
+        ev = result.summaries.get("evaluation")
+        if ev is not None:
+            line += (f"; against truth precision {ev.splink.precision:.3f}, recall "
+                     f"{ev.splink.recall:.3f}, F1 {ev.splink.f1:.3f}")
+        lines.append(line)
+    dq = result.summaries.get("quality") or []
+    warnings = sum(1 for r in dq for e in r.failures if not e.blocking)
+    quar = result.manifest.get("quarantine", {}).get("rows", 0)
+    lines.append(f"data quality: {sum(r.success for r in dq)} of {len(dq)} suites passed, "
+                 f"{warnings} warning(s); {quar:,} case record(s) quarantined")
+    est = result.manifest.get("estimation")
+    if not est:
+        return "\n".join(lines + ["(no conversion rates: estimation stage unavailable)"])
+    with result.connect() as con:
+        rows = con.sql("select offense_type, stage, n_referrals, estimate, suppressed from "
+                       "conversion_rates where is_primary and rate_kind = 'cumulative'"
+                       ).fetchall()
+    cells = {(o, s): (n, e, sup) for o, s, n, e, sup in rows}
+    offenses = ["ALL", *sorted({o for o, _ in cells} - {"ALL"})]
+    width = max(len(o) for o in offenses)
+    lines.append(f"share of referrals reaching each stage ({est['primary']}, percent; "
+                 "95% CIs in report.html):")
+    lines.append(f"  {'offense type':<{width}} {'referrals':>9} "
+                 + " ".join(f"{s:>13}" for s in stage_names))
+    for o in offenses:
+        n = next((v[0] for (oo, _), v in cells.items() if oo == o), None)
+        vals = []
+        for s in stage_names:
+            _, e, sup = cells.get((o, s), (None, None, False))
+            vals.append(SUPPRESSED if sup else "–" if e is None else f"{100 * e:.2f}%")
+        lines.append(f"  {o:<{width}} {count(n):>9} " + " ".join(f"{v:>13}" for v in vals))
+    return "\n".join(lines)

@@ -86,7 +86,8 @@ with stages(stage, k) as (
     values ('investigation', 1), ('arrest', 2), ('charge', 3), ('conviction', 4)),
 methods(method, is_primary) as (values ('threshold', true), ('deterministic', false))
 select o.offense_type, s.stage, 100 as n_referrals, 0.5 / s.k as estimate,
-       0.5 / s.k - 0.05 as ci_low, 0.5 / s.k + 0.05 as ci_high, m.method, m.is_primary
+       0.5 / s.k - 0.05 as ci_low, 0.5 / s.k + 0.05 as ci_high, m.method, m.is_primary,
+       'cumulative' as rate_kind
 from stages s, methods m, (values ('possession'), ('enticement'), ('ALL')) o(offense_type);
 """
 

@@ -1,0 +1,138 @@
+"""Rates to read beside the primary estimate: threshold sensitivity and, on synthetic data,
+the truth.
+
+* ``threshold_sensitivity`` reruns the ``threshold`` estimator of :mod:`linkage.estimate`
+  at several link thresholds (GUILD/RECORD ask for sensitivity to the threshold) and writes
+  ``conversion_rates_threshold``: same cells and intervals as ``conversion_rates``, one
+  block per threshold, small cells suppressed.
+* ``truth_comparison`` writes ``conversion_rates_truth``: the realised true share of the
+  referrals reaching each stage, under the **same censoring rule** as the estimators
+  (:func:`linkage.simulate.truth_rates`), suppressed wherever the primary estimate is.
+
+Both reuse the estimators' own functions (``rates.load_inputs``, ``estimate.pi_threshold``,
+``rates.method_table``, ``disclosure.suppress``); nothing is re-derived here.
+
+Example:
+    >>> from linkage.db import connect
+    >>> con = connect("study_out/study.duckdb")  # doctest: +SKIP
+    >>> threshold_sensitivity(con).df().head()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from linkage import disclosure
+from linkage import rates as rt
+from linkage.db import build_table, table_exists
+
+log = logging.getLogger(__name__)
+
+RATE_THRESHOLDS: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+"""Link thresholds at which the ``threshold`` estimator's rates are recomputed."""
+
+
+def _follow_up_days(con: duckdb.DuckDBPyConnection) -> int:
+    """The window the estimators used (``conversion_rates.follow_up_days``)."""
+    rows = con.sql("select distinct follow_up_days from conversion_rates").fetchall()
+    if len(rows) != 1:
+        raise ValueError(f"conversion_rates holds {len(rows)} follow-up windows, expected 1")
+    return int(rows[0][0])
+
+
+def threshold_sensitivity(
+    con: duckdb.DuckDBPyConnection,
+    thresholds: Sequence[float] = RATE_THRESHOLDS,
+    *,
+    end_date: dt.date | None = None,
+    follow_up_days: int | None = None,
+    suppress_below: int = disclosure.MIN_NUMERATOR,
+    min_denominator: int = disclosure.MIN_DENOMINATOR,
+) -> duckdb.DuckDBPyRelation:
+    """Rates of the ``threshold`` estimator at each of ``thresholds``.
+
+    Run after :func:`linkage.estimate.estimate`, with the same ``end_date`` and
+    ``follow_up_days`` (defaults: the latest date in the data, as ``estimate`` infers it,
+    and the window recorded in ``conversion_rates``), so the denominators are the same.
+
+    Args:
+        con: study database after estimation.
+        thresholds: match-probability thresholds, each in (0, 1].
+        end_date: the study end date the estimators used (None = inferred).
+        follow_up_days: the censoring window (None = the one in ``conversion_rates``).
+        suppress_below: minimum numerator of a published cell.
+        min_denominator: minimum denominator of a published cell.
+
+    Returns:
+        The ``conversion_rates_threshold`` table as a DuckDB relation: threshold,
+        offense_type, stage, rate_kind, n_referrals, estimate, ci_low, ci_high,
+        numerator, denominator, suppressed, suppression.
+
+    Raises:
+        ValueError: a threshold outside (0, 1].
+
+    Example:
+        >>> rel = threshold_sensitivity(con, [0.5, 0.9])  # doctest: +SKIP
+        >>> rel.filter("offense_type = 'ALL' and stage = 'arrest'").df()  # doctest: +SKIP
+    """
+    from linkage.estimate import pi_threshold
+
+    bad = [t for t in thresholds if not 0.0 < float(t) <= 1.0]
+    if bad or not thresholds:
+        raise ValueError(f"thresholds must be in (0, 1], got {list(thresholds)!r}")
+    window = follow_up_days if follow_up_days is not None else _follow_up_days(con)
+    censoring = rt.Censoring(end_date or rt.infer_end_date(con), window)
+    inputs = rt.load_inputs(con, censoring)
+    rng = np.random.default_rng(0)  # unused: the threshold method takes Wilson intervals
+    frames = [
+        rt.method_table(inputs, "threshold", pi_threshold(inputs, float(t)), None, 1, rng)
+        .assign(threshold=float(t))
+        for t in sorted(set(thresholds))  # a handful of thresholds, each vectorised
+    ]
+    published = disclosure.suppress(
+        pd.concat(frames, ignore_index=True),
+        min_numerator=suppress_below,
+        min_denominator=min_denominator,
+        group_by=("dimension", "stage", "rate_kind", "threshold"),
+    )
+    _build_from_frame(con, "marts/conversion_rates_threshold.sql", "rates_threshold_input",
+                      published)
+    log.info("threshold sensitivity of the rates at %d thresholds", len(frames))
+    return con.table("conversion_rates_threshold")
+
+
+def truth_comparison(
+    con: duckdb.DuckDBPyConnection, follow_up_days: int | None = None
+) -> duckdb.DuckDBPyRelation | None:
+    """The realised true rates under the estimators' censoring; None without truth.
+
+    Needs ``truth_referrals`` (synthetic data) and the estimators' ``rates_referrals``
+    and ``conversion_rates``. The estimators never read the result.
+
+    Example:
+        >>> truth_comparison(con).filter("offense_type = 'ALL'").df()  # doctest: +SKIP
+    """
+    if not table_exists(con, "truth_referrals"):
+        return None
+    from linkage.simulate import truth_rates
+
+    window = follow_up_days if follow_up_days is not None else _follow_up_days(con)
+    truth = truth_rates(con, window)
+    _build_from_frame(con, "marts/conversion_rates_truth.sql", "rates_truth_input", truth)
+    return con.table("conversion_rates_truth")
+
+
+def _build_from_frame(con: duckdb.DuckDBPyConnection, relpath: str, view: str,
+                      frame: pd.DataFrame) -> None:
+    """Build the table of ``relpath`` from its SQL file, reading ``frame`` as ``view``."""
+    con.register(view, frame)
+    try:
+        build_table(con, relpath)
+    finally:
+        con.unregister(view)

@@ -1,0 +1,28 @@
+-- Threshold sensitivity of the rates: the `threshold` estimator (best link per referral
+-- with match probability >= threshold) at several thresholds, per offense type and ALL,
+-- with Wilson 95% CIs treating links as true; small cells suppressed. Reads the frame
+-- rates_threshold_input (linkage.sensitivity.threshold_sensitivity).
+with estimates as (
+    select * from rates_threshold_input
+),
+
+final as (
+    select
+        threshold,
+        stratum as offense_type,
+        stage,
+        rate_kind,
+        n_referrals,
+        estimate,
+        ci_low,
+        ci_high,
+        numerator,
+        denominator,
+        suppressed,
+        suppression
+    from estimates
+    where dimension = 'offense_type'
+    order by threshold, rate_kind, offense_type = 'ALL' desc, offense_type, stage
+)
+
+select * from final

@@ -1,0 +1,95 @@
+"""The Python API (what a notebook imports) and the `linkage run` user mistakes that stop
+before any work: fast, no linkage runs here."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import linkage
+from linkage.cli import main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_import_linkage_loads_no_heavy_dependency() -> None:
+    code = ("import sys, linkage; heavy = ['splink', 'great_expectations', 'pandas', "
+            "'numpy', 'jinja2']; print([m for m in heavy if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_every_public_name_resolves_and_stage_names_stay_functions() -> None:
+    for name in linkage.__all__:
+        assert getattr(linkage, name) is not None, name
+    # importing the stage modules must not shadow the functions of the same name
+    importlib.import_module("linkage.estimate")
+    from linkage.link import LinkSummary  # noqa: F401
+
+    for name in ("link", "estimate", "evaluate", "generate", "write_report", "run_study"):
+        assert callable(getattr(linkage, name)) and getattr(linkage, name).__name__ == name
+    with pytest.raises(AttributeError):
+        linkage.no_such_name  # noqa: B018
+
+
+def test_the_readme_documents_the_python_api() -> None:
+    readme = README.read_text(encoding="utf-8")
+    api = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    for name in ("run_study", "StudyConfig", "connect", "load_input", "link", "estimate",
+                 "write_report"):
+        assert f"linkage.{name}" in api, name
+
+
+def test_study_config_lists_every_bad_value() -> None:
+    with pytest.raises(linkage.ConfigError) as err:
+        linkage.StudyConfig(scale=0, threshold=1.5, quarantine_tolerance=-1)
+    message = str(err.value)
+    assert "scale: 0 must be in (0, 10]" in message
+    assert "threshold: 1.5 must be in (0, 1]" in message
+    assert "quarantine_tolerance" in message and "\n" not in message
+    assert linkage.StudyConfig(out="x", input="y").input == Path("y")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["run", "--threshold", "2"], 3, "threshold: 2.0 must be in (0, 1]"),
+        (["run", "--scale", "-1"], 3, "scale: -1.0 must be in (0, 10]"),
+        (["run", "--scenario", "nope"], 3, "unknown scenario 'nope'"),
+        (["run", "--input", "IN", "--out", "IN"], 7, "would delete the input"),
+        (["run", "--input", "missing-folder"], 4, "missing-folder"),
+        (["run", "--threshold", "high"], 2, "Invalid value for '--threshold'"),
+    ],
+)
+def test_run_mistakes_give_one_line_and_a_distinct_exit_code(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    (tmp_path / "IN").mkdir()
+    args = [str(tmp_path / a) if a in ("IN", "missing-folder") else a for a in args]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [*args, "--quiet"] + (
+        [] if "--out" in args else ["--out", str(out)]))
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 if code != 2 else lines, result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_an_interrupted_run_exits_130_with_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("linkage.study.run_study", interrupted)
+    result = CliRunner().invoke(main, ["run", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 130
+    assert result.output.strip().splitlines()[-1] == "interrupted: nothing was written"
+    assert "Traceback" not in result.output
