@@ -91,7 +91,7 @@ def threshold_sensitivity(
     inputs = rt.load_inputs(con, censoring)
     rng = np.random.default_rng(0)  # unused: the threshold method takes Wilson intervals
     frames = [
-        rt.method_table(inputs, "threshold", pi_threshold(inputs, float(t)), None, 1, rng)
+        rt.method_table(inputs, "threshold", rt.Draw(pi_threshold(inputs, float(t))), None, 1, rng)
         .assign(threshold=float(t))
         for t in sorted(set(thresholds))  # a handful of thresholds, each vectorised
     ]
