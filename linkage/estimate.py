@@ -44,27 +44,26 @@ METHODS: tuple[str, ...] = ("deterministic", "threshold", "weighted", "calibrate
 PRIMARY = "calibrated"
 DEFAULT_N_BOOT = 200
 PRIMARY_DESCRIPTION = (
-    "Splink probabilities recalibrated on the cybertip_ref audit sample: isotonic fit of "
-    "P(true pair | match probability) on the scored pairs of cases recording a tip number "
-    "(label = the referral of that tip), converted by Bayes to each offense type's prior "
-    "odds of a referral having a link (fixed point on the estimate) and multiplied by the "
-    "chance that the case is a referral case at all given its best candidate (cases from "
-    "other sources have only false candidates; estimated from the audit cases' spread over "
-    "best-candidate bins, scaled so cases with a best candidate >= 0.7 are all referral "
-    "cases); a repeat referral of a case's subject to the same agency (sibling) gets the "
-    "case's best candidate's probability x Splink's P(same person) x an assumed sibling "
-    "share (default 1: one investigation per suspect and agency); probabilities normalised "
-    "to <= 1 per referral; audit referrals use their known link. Missed links (true pairs "
-    "that blocking never proposed or the model scored low) are added from the audit sample: "
-    "each audit link contributes (1 - its model probability) x its case's stages, scaled by "
-    "1 / audit share - 1 (audit share = audit links' share of the model's link mass) to the "
-    "audit referral's strata, a difference estimator that needs no model of why links are "
-    "missed. Assumes the audit sample is representative of all true links in how often the "
-    "model misses or mis-scores them (agencies decide whether to record a tip number, not "
-    "the referral's identifiers). 95% CI: bootstrap over audit cases (calibration, case "
-    "prior and missed-link correction refitted) x one imputation of every referral's "
-    "captured outcome per replicate, percentiles; targets the realised share of these "
-    "referrals"
+    "Splink probabilities recalibrated on the cybertip_ref audit sample (isotonic fit of "
+    "P(true pair | match probability) on the candidates of cases recording a tip number), "
+    "moved by Bayes to each offense type's prior odds of a link, and multiplied by the "
+    "chance that the case is a referral case at all given its best candidate (estimated "
+    "from the audit cases' spread over best-candidate bins at the recording rate); a repeat "
+    "referral of a case's subject to the same agency (sibling) gets the case's best "
+    "probability x P(same person) x an assumed sibling share (default 1: one investigation "
+    "per suspect and agency); probabilities normalised to <= 1 per referral. Then a "
+    "difference estimator on the audit sample: audit cases are a sample of referral cases "
+    "at the recording rate (the audit share of cases whose best candidate is >= 0.7), so "
+    "what the model gets wrong on them - true links missed or under-scored, false links "
+    "into them - is added once more per 1 / rate - 1 unaudited cases, booked to the "
+    "referrals concerned; each audit link blocking never proposed also stands for the "
+    "repeat referrals missed with it (repeat-referral link mass per lead). Assumes audit "
+    "cases are like other referral cases in how the model errs on them (agencies decide "
+    "whether to record a tip number, not the referral's identifiers) and that repeat "
+    "referrals are missed as often as the first. 95% CI: bootstrap over audit cases "
+    "(calibration, case prior, recording rate and correction refitted) x one imputation of "
+    "every referral's captured outcome per replicate, percentiles; targets the realised "
+    "share of these referrals"
 )
 METHOD_DESCRIPTIONS: dict[str, str] = {
     "deterministic": "cybertip_ref join only; unmatched referrals count as unconverted; "
@@ -316,6 +315,9 @@ class CalibrationFit:
         n_cases / n_audit_cases: cases and audit cases per bin of best probability.
         n_audit_links: audit links; ``audit_missed_share``: share not in the candidates.
         case_prior_curve: P(referral case) on the fine probability bins (for the table).
+        recording_rate: share of referral cases that record a tip number (the audit
+            sampling rate), from cases whose best candidate is >= ``REFERRAL_CASE_FLOOR``
+            (taken to be referral cases); None without audit cases there.
     """
 
     knots: np.ndarray
@@ -331,6 +333,7 @@ class CalibrationFit:
     n_audit_links: int
     audit_missed_share: float | None
     case_prior_curve: np.ndarray | None = None
+    recording_rate: float | None = None
 
     def calibration_table(self) -> pd.DataFrame:
         """One row per probability bin: labelled pairs, observed and calibrated share."""
@@ -394,13 +397,14 @@ def fit_calibration(
     curve = _pav((n_true + PRIOR_STRENGTH * knots) / (n_lab + PRIOR_STRENGTH),
                  n_lab + PRIOR_STRENGTH)
 
-    case_prior, prior_curve, n_cases, n_audit_cases = _case_prior(inputs, weight_of_case, edges)
+    case_prior, prior_curve, n_cases, n_audit_cases, recording = _case_prior(
+        inputs, weight_of_case, edges)
     audit = inputs.audit_pair
     return CalibrationFit(
         knots=knots, curve=curve, n_labelled=n_lab, n_true=n_true,
         weight_of_case=weight_of_case, sibling_share=sibling_share, prior_shift=None,
         case_prior=case_prior, n_cases=n_cases, n_audit_cases=n_audit_cases,
-        case_prior_curve=prior_curve,
+        case_prior_curve=prior_curve, recording_rate=recording,
         n_audit_links=int(audit.sum()),
         audit_missed_share=float((~inputs.scored[audit]).mean()) if audit.any() else None,
     )
@@ -416,7 +420,8 @@ def _case_prior(
     referral cases expected in each bin. The scale comes from the top bin (best >=
     ``REFERRAL_CASE_FLOOR``), where every case is taken to be a referral case.
     Non-decreasing in the best probability (PAV). Returns the per-case prior, the curve
-    on the fine ``edges`` bins, and cases and audit cases per fine bin (for the table).
+    on the fine ``edges`` bins, cases and audit cases per fine bin (for the table), and
+    the recording rate (audit share of referral cases) that scales it.
     """
     n_case = int(inputs.pair_case.max(initial=-1)) + 1
     best = np.zeros(n_case)
@@ -435,17 +440,20 @@ def _case_prior(
     n_audit = np.bincount(b, weights=weight, minlength=len(coarse) - 1)
     top = coarse[:-1] >= REFERRAL_CASE_FLOOR
     curve = np.ones(len(coarse) - 1)
+    recording = None
     if n_audit[top].sum() > 0:
-        referral_cases = n_cases[top].sum() / (n_audit[top].sum() / n_audit.sum())
-        share = referral_cases * n_audit / n_audit.sum() / np.maximum(n_cases, 1)
+        recording = float(n_audit[top].sum() / n_cases[top].sum())
+        share = n_audit / recording / np.maximum(n_cases, 1)
         curve = _pav(np.clip(np.where(top, 1.0, share), 0, 1), n_cases + 1)
-    prior = np.where(audit, 1.0, curve[b])
+    # every case by its bin, audit cases too: the model's prediction must be made the same
+    # way for sampled and unsampled cases (pi_calibrated then uses what the audit knows)
+    prior = curve[b]
     fine_b, fine_cases = counts(edges, best)
     fine_audit = np.bincount(fine_b, weights=weight, minlength=len(edges) - 1)
     knots = (edges[:-1] + edges[1:]) / 2
     fine_curve = curve[np.clip(np.searchsorted(coarse, knots, side="right") - 1, 0,
                                len(curve) - 1)]
-    return prior, fine_curve, fine_cases, fine_audit
+    return prior, fine_curve, fine_cases, fine_audit, recording
 
 
 def refine(inputs: rt.RateInputs, fit: CalibrationFit, iterations: int = 3) -> CalibrationFit:
@@ -481,8 +489,8 @@ def _link_probability(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
 
 
 def link_probabilities(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
-    """Calibrated probability of each pair under ``fit``, from the model alone (the audit
-    links are not used as known here), normalised to <= 1 per referral.
+    """Calibrated probability of each pair under ``fit``, from the model alone (nothing
+    the audit knows is used here), normalised to <= 1 per referral.
 
     Example:
         >>> q = link_probabilities(inputs, fit_calibration(inputs))  # doctest: +SKIP
@@ -501,6 +509,15 @@ def link_probabilities(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray
     return normalise(q, inputs.pair_ref, inputs.n_referrals)
 
 
+def audit_truth(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
+    """What the audit knows of each pair of an audit case: 1 for the referral of the
+    recorded tip, the assumed sibling share x P(same person) for a repeat referral of
+    its subject to the same agency (not identifiable), 0 for every other candidate.
+    Meaningful on ``inputs.audit_case`` pairs only."""
+    sibling = fit.sibling_share * inputs.identity
+    return np.where(inputs.audit_pair, 1.0, np.where(inputs.audit_sibling, sibling, 0.0))
+
+
 def _known(inputs: rt.RateInputs) -> np.ndarray:
     """Referrals whose link is known from the audit (their case recorded their tip)."""
     known = np.zeros(inputs.n_referrals, dtype=bool)
@@ -509,59 +526,63 @@ def _known(inputs: rt.RateInputs) -> np.ndarray:
 
 
 def pi_calibrated(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
-    """Per-referral expected stages captured by the candidates under ``fit`` (audit
-    referrals take their known link); the missed part is ``missed_correction``'s.
+    """Per-referral expected stages captured by the candidates under ``fit``: model
+    probabilities, except what the audit knows (an audit case's pairs take
+    ``audit_truth``; the recorded tip's referral has no other case). The links the
+    model misses are ``missed_correction``'s.
 
     Example:
         >>> pi_calibrated(inputs, fit_calibration(inputs))[:, 0].sum()  # doctest: +SKIP
     """
     q = link_probabilities(inputs, fit)
-    known = _known(inputs)
-    q = np.where(known[inputs.pair_ref], inputs.audit_pair.astype(float), q)
-    return _per_referral(inputs, q)
+    q = np.where(inputs.audit_case, audit_truth(inputs, fit), q)
+    q = np.where(_known(inputs)[inputs.pair_ref] & ~inputs.audit_pair, 0.0, q)
+    return _per_referral(inputs, normalise(q, inputs.pair_ref, inputs.n_referrals))
 
 
-def audit_share(inputs: rt.RateInputs, q: np.ndarray, weight: np.ndarray) -> float | None:
-    """The audit links' share of all true links, estimated as their share of the model's
-    (calibrated) link mass; None without audit links.
+def _by_referral(inputs: rt.RateInputs, weights: np.ndarray) -> np.ndarray:
+    """Sum weights x stage over each referral's pairs, unclipped: an (n, 4) array."""
+    out = np.zeros((inputs.n_referrals, inputs.stages.shape[1]))
+    for k in range(out.shape[1]):
+        out[:, k] = np.bincount(inputs.pair_ref, weights=weights * inputs.stages[:, k],
+                                minlength=inputs.n_referrals)
+    return out
 
-    Example:
-        >>> audit_share(inputs, q, np.ones(n_cases))  # doctest: +SKIP
-        0.068
-    """
-    audit = inputs.audit_pair
-    total = q.sum()
-    if not audit.any() or total <= 0:
-        return None
-    share = float((weight[inputs.pair_case[audit]] * q[audit]).sum() / total)
-    return min(max(share, 1e-6), 1.0)
+
+def sibling_ratio(inputs: rt.RateInputs, q: np.ndarray) -> float:
+    """Repeat referrals per lead referral among the model's links (sibling link mass over
+    the rest): how many repeat referrals a missed lead referral stands for."""
+    rest = q[~inputs.sibling].sum()
+    return float(q[inputs.sibling].sum() / rest) if rest > 0 else 0.0
 
 
 def missed_correction(inputs: rt.RateInputs, fit: CalibrationFit,
                       q: np.ndarray | None = None) -> np.ndarray:
-    """Expected stages of the true links the model misses, per referral (n, 4).
+    """Expected stages the model gets wrong on cases like the audit cases, per referral.
 
-    A difference estimator on the audit sample: audit links are a sample of all true links
-    (share ``audit_share``), so each one stands for 1 / share of them; what the model
-    misses of it, (1 - its probability) x its case's stages, is scaled by 1 / share - 1
-    (its own referral's outcome is already known) and booked to the audit referral, so it
-    lands in that referral's strata. Bootstrap weights of ``fit`` apply.
+    Audit cases are a sample of referral cases at ``fit.recording_rate`` (agencies decide
+    whether to record the tip number, not the referral's identifiers). For each one the
+    difference between what the audit knows (``audit_truth``) and the model's prediction,
+    x the case's stages, is scaled by 1 / rate - 1 (the audit case itself is already
+    known) and booked to the referral it concerns: missed and under-scored true links add,
+    false links into referral cases subtract. Repeat referrals that blocking missed are
+    invisible even on audit cases: each missed lead referral adds ``sibling_ratio`` of
+    them at 1 / rate. False links into cases from other sources are the case prior's.
+    Bootstrap weights of ``fit`` apply.
 
     Example:
         >>> missed_correction(inputs, fit_calibration(inputs))[:, 0].sum()  # doctest: +SKIP
         52.3
     """
-    out = np.zeros((inputs.n_referrals, inputs.stages.shape[1]))
     q = link_probabilities(inputs, fit) if q is None else q
-    share = audit_share(inputs, q, fit.weight_of_case)
-    if share is None:
-        return out
-    audit = inputs.audit_pair
-    w = fit.weight_of_case[inputs.pair_case[audit]] * (1.0 - q[audit]) * (1.0 / share - 1.0)
-    for k in range(out.shape[1]):
-        out[:, k] = np.bincount(inputs.pair_ref[audit], weights=w * inputs.stages[audit, k],
-                                minlength=inputs.n_referrals)
-    return out
+    rate = fit.recording_rate
+    if not rate or not inputs.audit_case.any():
+        return np.zeros((inputs.n_referrals, inputs.stages.shape[1]))
+    w_case = fit.weight_of_case[inputs.pair_case]
+    diff = np.where(inputs.audit_case, audit_truth(inputs, fit) - q, 0.0)
+    missed_lead = inputs.audit_pair & ~inputs.scored
+    siblings = np.where(missed_lead, sibling_ratio(inputs, q) / rate, 0.0)
+    return _by_referral(inputs, w_case * (diff * (1.0 / rate - 1.0) + siblings))
 
 
 def primary_draw(inputs: rt.RateInputs, fit: CalibrationFit) -> rt.Draw:
@@ -572,28 +593,31 @@ def primary_draw(inputs: rt.RateInputs, fit: CalibrationFit) -> rt.Draw:
         >>> primary_draw(inputs, fit_calibration(inputs)).extra.shape  # doctest: +SKIP
         (16625, 4)
     """
-    return rt.Draw(pi_calibrated(inputs, fit), missed_correction(inputs, fit))
+    q = link_probabilities(inputs, fit)
+    return rt.Draw(pi_calibrated(inputs, fit), missed_correction(inputs, fit, q))
 
 
 def missed_table(inputs: rt.RateInputs, fit: CalibrationFit) -> pd.DataFrame:
-    """Per offense type (and ALL): audit links, the model's expected misses of them, the
-    audit share and the missed links the correction adds (counts; nothing per record)."""
+    """Per offense type (and ALL): audit links, how many of them blocking missed, the
+    recording rate, the sibling ratio and the expected investigations the correction adds
+    (counts and rates only; nothing per record)."""
     q = link_probabilities(inputs, fit)
-    share = audit_share(inputs, q, fit.weight_of_case)
     corr = missed_correction(inputs, fit, q)[:, 0]
     codes, labels = rt.strata_codes(inputs.referrals, "offense_type")
     audit = inputs.audit_pair
     ref = inputs.pair_ref[audit]
     n = len(labels)
     links = np.bincount(codes[ref], minlength=n).astype(float)
-    missed = np.bincount(codes[ref], weights=1.0 - q[audit], minlength=n)
+    missed = np.bincount(codes[ref], weights=(~inputs.scored[audit]).astype(float),
+                         minlength=n)
     added = np.bincount(codes, weights=corr, minlength=n)
     return pd.DataFrame({
         "offense_type": [*labels, "ALL"],
         "audit_links": np.r_[links, links.sum()].astype(np.int64),
-        "audit_links_missed_expected": np.r_[missed, missed.sum()],
-        "audit_share": share,
-        "missed_links_added": np.r_[added, added.sum()],
+        "audit_links_not_candidates": np.r_[missed, missed.sum()].astype(np.int64),
+        "recording_rate": fit.recording_rate,
+        "sibling_ratio": sibling_ratio(inputs, q),
+        "investigations_added": np.r_[added, added.sum()],
     })
 
 

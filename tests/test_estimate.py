@@ -223,59 +223,82 @@ def test_calibration_learns_overconfident_scores():
     assert fit.audit_missed_share == 0.0
 
 
-def _tiny_inputs():
-    """Three pairs: R0-C0 audit link (scored 0.8), R1-C1 audit link that blocking missed
-    (unscored), R2-C2 a scored non-audit pair (0.8); R3 has no candidate. Case stages:
-    C0 investigated only, C1 investigated and arrested, C2 everything."""
+def _tiny_inputs(**changes):
+    """Four pairs: R0-C0 an audit link (C0 recorded R0's tip; scored 0.8), R1-C1 an audit
+    link blocking missed (unscored), R2-C2 a non-audit pair (0.8) and R2-C0 a false pair
+    into the audit case C0 (0.2). R3 has no candidate. Stages: C0 investigated only, C1
+    investigated and arrested, C2 everything."""
+    import dataclasses
+
     import pandas as pd
 
     from linkage.rates import RateInputs
 
     refs = pd.DataFrame({"eligible": True, "offense_type": ["a", "a", "b", "b"]})
-    return RateInputs(
-        referrals=refs, pair_ref=np.array([0, 1, 2]), pair_case=np.array([0, 1, 2]),
-        prob=np.array([0.8, np.nan, 0.8]), weight=np.zeros(3), identity=np.ones(3),
-        scored=np.array([True, False, True]), link=np.array([True, False, True]),
-        audit_pair=np.array([True, True, False]), audit_case=np.array([True, True, False]),
-        audit_sibling=np.zeros(3, bool), sibling=np.zeros(3, bool),
-        stages=np.array([[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]], dtype=bool),
+    inputs = RateInputs(
+        referrals=refs, pair_ref=np.array([0, 1, 2, 2]), pair_case=np.array([0, 1, 0, 2]),
+        prob=np.array([0.8, np.nan, 0.2, 0.8]), weight=np.zeros(4), identity=np.ones(4),
+        scored=np.array([True, False, True, True]), link=np.array([True, False, False, True]),
+        audit_pair=np.array([True, True, False, False]),
+        audit_case=np.array([True, True, True, False]),
+        audit_sibling=np.zeros(4, bool), sibling=np.zeros(4, bool),
+        stages=np.array([[1, 0, 0, 0], [1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1]], dtype=bool),
     )
+    return dataclasses.replace(inputs, **changes)
 
 
-def _identity_fit(weights):
+def _identity_fit(weights, recording_rate=0.5):
     from linkage.estimate import CalibrationFit
 
     knots = np.linspace(0, 1, 11)
     z = np.zeros(11)
     return CalibrationFit(
         knots=knots, curve=knots, n_labelled=z, n_true=z, weight_of_case=np.asarray(weights),
-        sibling_share=0.0, prior_shift=None, case_prior=np.ones(3), n_cases=z,
-        n_audit_cases=z, n_audit_links=2, audit_missed_share=0.5)
+        sibling_share=1.0, prior_shift=None, case_prior=np.ones(3), n_cases=z,
+        n_audit_cases=z, n_audit_links=2, audit_missed_share=0.5,
+        recording_rate=recording_rate)
 
 
 def test_missed_correction_is_the_audit_difference_estimator():
-    """Audit share = 0.8 / (0.8 + 0.8) = 0.5, so each audit miss stands for one more
-    missed link: R0 adds (1 - 0.8) x C0's stages, R1 (all missed) adds C1's stages."""
-    from linkage.estimate import audit_share, missed_correction, pi_calibrated
+    """Recording rate 0.5: each audit case stands for one more referral case, so what the
+    model gets wrong there is booked once more: R0 +0.2 (scored 0.8, true), R1 +1 (true,
+    never a candidate), R2 -0.2 (its false pair into C0; R2's pairs add up to 1)."""
+    from linkage.estimate import missed_correction, pi_calibrated
 
     inputs = _tiny_inputs()
-    fit = _identity_fit([1.0, 1.0, 1.0])
-    q = np.array([0.8, 0.0, 0.8])
-    assert audit_share(inputs, q, fit.weight_of_case) == pytest.approx(0.5)
-    corr = missed_correction(inputs, fit)
-    np.testing.assert_allclose(corr, [[0.2, 0, 0, 0], [1, 1, 0, 0], [0] * 4, [0] * 4])
-    # audit referrals take their known link; R2 keeps its probability
-    assert pi_calibrated(inputs, fit)[:, 0].tolist() == pytest.approx([1.0, 1.0, 0.8, 0.0])
+    corr = missed_correction(inputs, _identity_fit([1.0, 1.0, 1.0]))
+    np.testing.assert_allclose(corr, [[0.2, 0, 0, 0], [1, 1, 0, 0], [-0.2, 0, 0, 0], [0] * 4])
+    # the audit's knowledge: R0 and R1 take their cases, R2's pair into C0 is false
+    np.testing.assert_allclose(pi_calibrated(inputs, _identity_fit([1.0] * 3))[:, 0],
+                               [1.0, 1.0, 0.8, 0.0])
     # a bootstrap replicate that draws C1 twice books its miss twice
     twice = missed_correction(inputs, _identity_fit([1.0, 2.0, 1.0]))
-    assert twice[1].tolist() == pytest.approx([2, 2, 0, 0])
+    np.testing.assert_allclose(twice[1], [2, 2, 0, 0])
+    # a lower recording rate scales the correction up: 1 / 0.25 - 1 = 3
+    thrice = missed_correction(inputs, _identity_fit([1.0] * 3, recording_rate=0.25))
+    np.testing.assert_allclose(thrice[1], [3, 3, 0, 0])
 
 
-def test_missed_correction_is_zero_without_audit_links():
-    import dataclasses
+def test_missed_lead_stands_for_its_missed_repeat_referrals():
+    """R2-C0 made a repeat referral of C0's subject (a sibling): it takes C0's best
+    probability 0.8, normalised with R2-C2 to 0.5 each. Sibling mass 0.5 per 1.3 of other
+    link mass, so R1's missed lead adds 0.5 / 1.3 missed repeat referrals at 1 / 0.5."""
+    from linkage.estimate import link_probabilities, missed_correction, sibling_ratio
 
+    flag = np.array([False, False, True, False])
+    inputs = _tiny_inputs(sibling=flag, audit_sibling=flag)
+    fit = _identity_fit([1.0] * 3)
+    q = link_probabilities(inputs, fit)
+    np.testing.assert_allclose(q, [0.8, 0.0, 0.5, 0.5])
+    assert sibling_ratio(inputs, q) == pytest.approx(0.5 / 1.3)
+    corr = missed_correction(inputs, fit)
+    np.testing.assert_allclose(corr[1], np.array([1, 1, 0, 0]) * (1 + (0.5 / 1.3) / 0.5))
+    np.testing.assert_allclose(corr[2], [0.5, 0, 0, 0])  # the audit takes it as true
+
+
+def test_missed_correction_is_zero_without_audit_cases():
     from linkage.estimate import missed_correction
 
-    inputs = _tiny_inputs()
-    none = dataclasses.replace(inputs, audit_pair=np.zeros(3, bool))
-    assert not missed_correction(none, _identity_fit([1.0, 1.0, 1.0])).any()
+    none = _tiny_inputs(audit_pair=np.zeros(4, bool), audit_case=np.zeros(4, bool))
+    assert not missed_correction(none, _identity_fit([1.0] * 3)).any()
+    assert not missed_correction(_tiny_inputs(), _identity_fit([1.0] * 3, None)).any()

@@ -1,7 +1,7 @@
--- The primary estimator's missed-link correction, per offense type and ALL: audit links
--- (cases that recorded the referral's tip number), how much of them the model is expected
--- to miss (sum of 1 - calibrated probability), the audit share of all true links, and the
--- missed links the correction adds (each audit miss scaled by 1 / audit share - 1).
+-- The primary estimator's audit correction, per offense type and ALL: audit links (cases
+-- that recorded the referral's tip number), how many of them blocking never proposed, the
+-- recording rate (audit share of referral cases), repeat referrals per lead referral, and
+-- the expected investigations the correction adds (negative: false links it removes).
 -- Reads the frame rates_missed_links_input.
 with audit as (
     select * from rates_missed_links_input
@@ -11,9 +11,10 @@ final as (
     select
         offense_type,
         audit_links,
-        audit_links_missed_expected,
-        audit_share,
-        missed_links_added
+        audit_links_not_candidates,
+        recording_rate,
+        sibling_ratio,
+        investigations_added
     from audit
     order by offense_type = 'ALL' desc, offense_type
 )
