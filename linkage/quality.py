@@ -19,20 +19,20 @@ offline HTML) is in :mod:`linkage.quality_report`; quarantine in :mod:`linkage.q
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import itertools
 import json
 import logging
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import duckdb
 
 from linkage import _gx_duckdb
+from linkage._gx import context as _context
+from linkage._gx import gx as _gx
 from linkage.db import table_exists
 from linkage.errors import ConfigError, DataQualityError
 
@@ -169,65 +169,6 @@ class SuiteResult:
     def failures(self) -> tuple[ExpectationResult, ...]:
         """Failed or errored expectations of any severity."""
         return tuple(r for r in self.results if not r.success)
-
-
-# --- GX setup ---------------------------------------------------------------------------
-
-
-@functools.cache
-def _gx() -> Any:
-    """Import GX once, quiet its loggers, register our expectation and the DuckDB patch."""
-    # GX 1.24 has no analytics code, but its docs name this switch: set it before the
-    # import so a future release that reads it stays silent too.
-    os.environ["GX_ANALYTICS_ENABLED"] = "False"
-    import great_expectations as gx
-    import sqlalchemy as sa
-    from great_expectations.execution_engine import SqlAlchemyExecutionEngine as SaEngine
-    from great_expectations.expectations.expectation import ColumnMapExpectation
-    from great_expectations.expectations.metrics import ColumnMapMetricProvider as MapMetric
-    from great_expectations.expectations.metrics import column_condition_partial
-
-    # GX logs warnings ("Regex is not supported for dialect duckdb") and full tracebacks
-    # for failed metric queries; the error text reaches our results through exception_info.
-    logging.getLogger("great_expectations").setLevel(logging.CRITICAL)
-    _gx_duckdb.enable()
-
-    # GX's regex expectations refuse the duckdb dialect; this one uses regexp_full_match and
-    # keeps `mostly`. Defining the classes registers them (before any suite is loaded).
-    class ColumnValuesRegexpFullMatch(MapMetric):
-        condition_metric_name = "column_values.regexp_full_match"
-        condition_value_keys = ("regex",)
-
-        @column_condition_partial(engine=SaEngine)
-        def _sqlalchemy(cls, column: Any, regex: str, **kwargs: Any) -> Any:
-            return sa.func.regexp_full_match(column, sa.literal(regex))
-
-    class ExpectColumnValuesToFullMatchRegex(ColumnMapExpectation):
-        """Each non-null value fully matches ``regex`` (DuckDB only)."""
-
-        regex: str
-        map_metric: ClassVar[str] = "column_values.regexp_full_match"
-        success_keys: ClassVar[tuple[str, ...]] = ("regex", "mostly")
-
-    return gx
-
-
-@functools.cache
-def _context() -> Any:
-    """One ephemeral GX context per process: in memory, no Data Docs, no progress bars."""
-    gx = _gx()
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-    )
-
-    config = DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-        data_docs_sites={},
-        progress_bars={"globally": False, "metric_calculations": False},
-        analytics_enabled=False,  # inert in 1.24, kept in case the version moves
-    )
-    return gx.get_context(mode="ephemeral", project_config=config)
 
 
 # --- suites ------------------------------------------------------------------------------

@@ -118,7 +118,8 @@ _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
 table { border-collapse: collapse; width: 100%; margin: .5em 0; }
-th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: left; vertical-align: top;
+         overflow-wrap: break-word; }
 th { background: #f3f3f3; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .fail { color: #a00; font-weight: bold; } .warn { color: #a60; } .pass { color: #070; }
 code { font-size: .95em; }
@@ -166,14 +167,17 @@ def render_html(report: dict[str, Any]) -> str:
         parts.append("</table>")
     if report["suites"]:
         parts.append("<h2>Suites</h2><table><tr><th>suite</th><th>table</th><th>stage</th>"
-                     "<th>result</th><th>expectations</th><th>failed</th></tr>")
+                     "<th>result</th><th>expectations</th><th>critical failed</th>"
+                     "<th>warnings</th></tr>")
         for s in report["suites"]:
             label, cls = _status(s["success"], True)
-            failed = sum(not e["success"] for e in s["expectations"])
+            failed = [e for e in s["expectations"] if not e["success"]]
             parts.append(
                 f'<tr><td><a href="#{esc(s["suite"])}">{esc(s["suite"])}</a></td>'
                 + _cell(s["table"]) + _cell(s["stage"]) + _cell(label, cls)
-                + _cell(len(s["expectations"]), "n") + _cell(failed, "n") + "</tr>"
+                + _cell(len(s["expectations"]), "n")
+                + _cell(sum(e["blocking"] for e in failed), "n")
+                + _cell(sum(not e["blocking"] for e in failed), "n") + "</tr>"
             )  # fmt: skip
         parts.append("</table>")
     for s in report["suites"]:
@@ -182,15 +186,18 @@ def render_html(report: dict[str, Any]) -> str:
         if s["error"]:
             parts.append(f'<p class="fail">{esc(s["error"])}</p>')
         parts.append("<table><tr><th>result</th><th>severity</th><th>column</th>"
-                     "<th>expectation</th><th>description</th><th>unexpected</th>"
-                     "<th>%</th><th>error</th></tr>")
-        for e in s["expectations"]:
+                     "<th>expectation</th><th>unexpected</th><th>%</th>"
+                     "<th>observed or error</th></tr>")
+        # failures first (critical, then warnings), then the passes in suite order
+        for e in sorted(s["expectations"], key=lambda e: (e["success"], not e["blocking"])):
             label, cls = _status(e["success"], e["blocking"])
             pct = None if e["unexpected_percent"] is None else f"{e['unexpected_percent']:.2f}"
+            default = " ".join(x for x in (e["type"], e["column"]) if x)
+            what = e["type"] + ("" if e["description"] == default else f": {e['description']}")
             parts.append("<tr>" + "".join(
-                [_cell(label, cls), _cell(e["severity"]), _cell(e["column"]),
-                 _cell(e["type"]), _cell(e["description"]), _cell(e["unexpected_count"], "n"),
-                 _cell(pct, "n"), _cell(e["error"])]) + "</tr>")  # fmt: skip
+                [_cell(label, cls), _cell(e["severity"]), _cell(e["column"]), _cell(what),
+                 _cell(e["unexpected_count"], "n"), _cell(pct, "n"),
+                 _cell(e["error"] or e["detail"])]) + "</tr>")  # fmt: skip
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
