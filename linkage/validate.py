@@ -25,7 +25,7 @@ import duckdb
 
 from linkage.contract import INPUT_TABLES
 from linkage.db import connect
-from linkage.errors import ContractError, DataQualityError
+from linkage.errors import ContractError, DataQualityError, OutputError
 from linkage.quality import StudyWindow, SuiteResult, load_suite, suite_names, validate_tables
 from linkage.quality_report import check_docs_folder, to_dict, write_docs, write_json
 
@@ -90,6 +90,8 @@ def validate_input(
         load_suite(suite)  # an unknown name fails now, not after loading the input
     if docs_dir is not None:
         check_docs_folder(docs_dir)
+    if json_out is not None and Path(json_out).is_dir():  # else the page alone is written
+        raise OutputError(f"JSON report {json_out} is a folder; name a file")
     window = window or StudyWindow()
     try:
         results, error = _validate(Path(source), suite, window), None

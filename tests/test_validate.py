@@ -119,6 +119,9 @@ def test_bad_suite_or_docs_folder_fails_before_reading(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="holds files not written by"):
         validate_input(missing, docs_dir=mine)
     assert (mine / "notes.txt").read_text() == "keep me"
+    with pytest.raises(OutputError, match="is a folder; name a file"):
+        validate_input(missing, json_out=mine, docs_dir=tmp_path / "docs")
+    assert not (tmp_path / "docs").exists()
 
 
 def test_docs_replace_only_their_own_folder(tmp_path: Path) -> None:
