@@ -10,8 +10,21 @@ and rolls back after a failed query: a runtime error (a bad cast in an
 ``UnexpectedRowsExpectation``, say) otherwise leaves DuckDB in "Current transaction is
 aborted", and the following queries report that instead of the real error.
 
-This touches private GX API (``SqlAlchemyExecutionEngine.get_connection``): GX is pinned to
-1.24.x and ``tests/test_gx_duckdb.py`` shows the bug and the fix.
+A second problem follows from the first: the engine's pool for a ``duckdb:///:memory:``
+URL is a ``SingletonThreadPool``, so GX's schema inspector (column types; one short
+connection per reflection call, each rolled back when returned) checks out the *same*
+DuckDB connection that the persistent connection holds. If that one has a transaction
+open, the inspector's BEGIN fails ("cannot start a transaction within a transaction") and
+every expectation that needs column types errors; it happens whenever a query ran before
+the reflection (for instance a failing ``UnexpectedRowsExpectation``). :func:`enable`
+therefore ends the persistent connection's (read-only) transaction before handing out the
+inspector. Binding the inspector to the persistent connection instead does not work: the
+Postgres-style primary-key reflection fails on DuckDB (no ``REGCLASS``), GX swallows that
+error, and the aborted transaction then breaks the column reflection that follows.
+
+This touches private GX API (``SqlAlchemyExecutionEngine.get_connection`` and
+``get_inspector``): GX is pinned to 1.24.x and ``tests/test_gx_duckdb.py`` shows the bugs
+and the fixes.
 """
 
 from __future__ import annotations
@@ -49,9 +62,19 @@ def enable() -> None:
             self._connection.rollback()
             raise
 
-    setattr(get_connection, _PATCH_FLAG, True)
-    get_connection.__wrapped__ = original  # type: ignore[attr-defined]  # lets tests undo it
+    original_inspector = SqlAlchemyExecutionEngine.get_inspector
+
+    def get_inspector(self: Any) -> Any:
+        if self.dialect_name == "duckdb" and self._connection is not None:
+            if not self._connection.closed and self._connection.in_transaction():
+                self._connection.rollback()  # only reads ran: nothing is lost
+        return original_inspector(self)
+
+    for patched, unpatched in ((get_connection, original), (get_inspector, original_inspector)):
+        setattr(patched, _PATCH_FLAG, True)
+        patched.__wrapped__ = unpatched  # type: ignore[attr-defined]  # lets tests undo it
     SqlAlchemyExecutionEngine.get_connection = get_connection  # type: ignore[method-assign]
+    SqlAlchemyExecutionEngine.get_inspector = get_inspector  # type: ignore[method-assign]
 
 
 def close(datasource: Any) -> None:

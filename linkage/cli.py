@@ -172,31 +172,59 @@ def load(ctx: click.Context, source: Path, db_path: Path, overwrite: bool) -> No
     _echo(ctx, f"loaded {counts} into {db_path}")
 
 
+_DATE = click.DateTime(["%Y-%m-%d"])
+
+
 @main.command()
 @click.option("--input", "source", type=click.Path(path_type=Path), required=True,
-              metavar="DIR|FILE", help="Input folder or DuckDB file (as for `linkage load`).")
+              metavar="DIR|FILE",
+              help="Input folder or DuckDB file (as for `linkage load`), or a study DuckDB "
+                   "file from `linkage load`/`linkage run` (validated in place, read-only).")
 @click.option("--suite", default=None, help="Run only this suite (default: every suite whose "
                                              "table is present).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
-              help="Write the machine-readable results here.")
+              help="Write the machine-readable results here (also on a contract violation).")
+@click.option("--docs", "docs_dir", type=click.Path(path_type=Path), default=None,
+              metavar="DIR", help="Also write offline HTML pages of the results into DIR "
+                                  "(replaced; no scripts, styles or images from the network).")
+@click.option("--window", nargs=2, type=_DATE, default=None, metavar="START END",
+              help="Study window: tips received from START to END (default 1998-01-01 to "
+                   "2040-12-31, a plausibility check only).")
+@click.option("--extract-date", type=_DATE, default=None,
+              help="Date of the data extract: no referral or case date may be later "
+                   "(default: the window's END).")
 @click.pass_context
 @_handle_errors
-def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path | None) -> None:
+def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path | None,
+             docs_dir: Path | None, window: tuple[Any, Any] | None, extract_date: Any) -> None:
     """Run the data-quality suites (great-expectations) on input files or a DuckDB file.
 
-    Prints one line per failed expectation (counts, never values) and a tally; exits 5 if a
-    critical expectation failed, 4 if the input breaks the data contract.
+    Prints one line per failed expectation (table, column, rule and counts, never values)
+    and a tally; exits 5 if a critical expectation failed, 4 if the input breaks the data
+    contract (the JSON report and pages record that too).
 
     Example:
 
-        linkage validate --input data/ --json dq.json
+        linkage validate --input data/ --window 2024-01-01 2024-12-31 --json dq.json
     """
-    from linkage.quality import format_summary, validate_input
+    from linkage.quality import StudyWindow
+    from linkage.quality_report import format_summary
+    from linkage.validate import validate_input
 
-    results = validate_input(source, suite=suite, json_out=json_out)
-    click.echo(format_summary(results))
-    if not all(r.success for r in results):
-        sys.exit(5)
+    start, end = (d.date() for d in window) if window else (None, None)
+    study_window = StudyWindow.of(start, end, extract_date.date() if extract_date else None)
+    run = validate_input(source, suite=suite, window=study_window, json_out=json_out,
+                         docs_dir=docs_dir)
+    if run.contract_error is not None:
+        raise run.contract_error
+    summary = format_summary(run.results)
+    if ctx.obj["quiet"]:  # only what made the run fail, as errors
+        for line in summary.splitlines():
+            if line.startswith("[FAIL]"):
+                click.echo(f"error: {line[7:]}", err=True)
+    else:
+        click.echo(summary)
+    sys.exit(run.exit_code)
 
 
 @main.command()
@@ -247,11 +275,16 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("study_out"),
               show_default=True, help="Output folder (replaced atomically).")
 @click.option("--threshold", type=float, default=None, help="Link threshold (default 0.5).")
+@click.option("--quarantine-tolerance", type=click.FloatRange(0, 1), default=0.01,
+              show_default=True,
+              help="Largest share of case records with stage dates out of order that is "
+                   "quarantined (quarantine_case_outcomes); above it the run stops (exit 5).")
 @_quiet_option
 @click.pass_context
 @_handle_errors
 def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None,
-        source: Path | None, out_dir: Path, threshold: float | None) -> None:
+        source: Path | None, out_dir: Path, threshold: float | None,
+        quarantine_tolerance: float) -> None:
     """Run a whole study: generate or load, validate, link, estimate, report.
 
     Writes study.duckdb, links.parquet, conversion_rates.csv, report.html, report.md,
@@ -265,7 +298,8 @@ def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None
     from linkage.study import StudyConfig, format_summary, run_study
 
     config = StudyConfig(scenario=scenario, scale=scale, seed=seed, input=source,
-                         out=out_dir, threshold=threshold)
+                         out=out_dir, threshold=threshold,
+                         quarantine_tolerance=quarantine_tolerance)
     with progress_bar("study", quiet=ctx.obj["quiet"]) as report:
         result = run_study(config, on_progress=report)
     _echo(ctx, format_summary(result))

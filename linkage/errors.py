@@ -25,6 +25,8 @@ class ContractError(ToolkitError):
 
     Attributes name where: ``file`` (or None for a DuckDB source), ``table``, ``column``
     (None for table-level rules), ``rule`` and ``n_rows`` (how many rows break it).
+    ``violations`` lists every violation found in the same input (this one first), ``line``
+    is this violation's one-line message.
     """
 
     exit_code = 4
@@ -44,10 +46,13 @@ class ContractError(ToolkitError):
         self.column = column
         self.file = file
         self.n_rows = n_rows
+        self.violations: list[ContractError] = [self]
         where = f"{file}: " if file else ""
         col = f", column {column}" if column else ""
         rows = f" ({n_rows:,} row(s))" if n_rows is not None else ""
-        super().__init__(f"{where}table {table}{col}: {rule}: {message}{rows}")
+        # `line` stays this one violation's message when str() later lists several.
+        self.line = f"{where}table {table}{col}: {rule}: {message}{rows}"
+        super().__init__(self.line)
 
 
 class DataQualityError(ToolkitError):

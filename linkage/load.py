@@ -56,9 +56,13 @@ _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT
 _DELIMS = (";", "\t", "|")
 _QUOTING = ("Original Line", "LINE ", "  ")
 _REJECTS = ("_load_rejects", "_load_reject_scans")
+# Longest CSV line read (DuckDB's default, made explicit so the error can name it): no
+# contract field is anywhere near it, so a longer line is a broken file, not data.
+_MAX_LINE_BYTES = 2_000_000
 _CSV = (
     "all_varchar=true, header=true, delim=',', quote='\"', escape='\"', store_rejects=true,"
-    f" rejects_table='{_REJECTS[0]}', rejects_scan='{_REJECTS[1]}'"
+    f" rejects_table='{_REJECTS[0]}', rejects_scan='{_REJECTS[1]}',"
+    f" max_line_size={_MAX_LINE_BYTES}"
 )
 # Rules after which a table is incomplete, so cross-table checks on it would mislead.
 _PARTIAL = {"malformed row", "missing required column", "column name case", "empty table"}
@@ -105,6 +109,7 @@ def _violation(
 def _raise(errors: list[ContractError]) -> None:
     """Raise the first violation, its message listing all: a summary line, then one each."""
     first = errors[0]
+    first.violations = list(errors)
     if len(errors) > 1:
         lines = [f"{len(errors)} contract violations; first: {first}"]
         first.args = ("\n".join(lines + [f"  - {e}" for e in errors]),)
@@ -183,6 +188,19 @@ def _bad_utf8_lines(path: str) -> int:
     return bad
 
 
+def _long_lines(path: str) -> int:
+    """Lines longer than the CSV reader's limit, counted in chunks (a line may be huge)."""
+    n_long, length = 0, 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            for i, part in enumerate(chunk.split(b"\n")):
+                if i:  # a newline ended the previous part's line
+                    n_long += length > _MAX_LINE_BYTES
+                    length = 0
+                length += len(part)
+    return n_long + (length > _MAX_LINE_BYTES)
+
+
 def _stage(con: duckdb.DuckDBPyConnection, inp: _Input) -> tuple[list[ContractError], bool]:
     """Copy one source into temp table ``_src_<name>``; return reading problems, staged."""
     name, file, params = inp.table.name, inp.path, {"path": inp.path}
@@ -217,6 +235,10 @@ def _stage(con: duckdb.DuckDBPyConnection, inp: _Input) -> tuple[list[ContractEr
             msg = "row(s) with the wrong number of fields or broken quoting"
             found.append(_violation(name, "malformed row", msg, file=file, n_rows=n_bad))
     except duckdb.Error as exc:
+        if "Maximum line size" in str(exc):
+            msg = f"line(s) longer than {_MAX_LINE_BYTES:,} bytes (a huge field?)"
+            n_long = _long_lines(file)
+            return [_violation(name, "line too long", msg, file=file, n_rows=n_long)], False
         msg = f"cannot read the {inp.kind} data: {_reason(exc)}"
         return [_violation(name, "unreadable file", msg, file=file)], False
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from linkage.errors import OutputError
@@ -41,3 +41,29 @@ def atomic_folder(out: str | Path) -> Iterator[Path]:
         out.rename(old)
     partial.rename(out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a reader (or a
+    crash) sees the old file or the new one, never half of one.
+
+    Raises:
+        OutputError: ``path`` is a folder or cannot be written (folders are created).
+
+    Example:
+        >>> atomic_write_text("/tmp/atomic-doc.txt", "new").read_text()
+        'new'
+    """
+    out = Path(path)
+    if out.is_dir():
+        raise OutputError(f"output {out} is a folder, not a file")
+    partial = out.parent / f".{out.name}.partial"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(out)
+    except OSError as exc:
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    return out

@@ -7,28 +7,54 @@ connection, so every check is an aggregate query and no row comes into Python. R
 counts only: GX's ``partial_unexpected_list`` holds record values and is never surfaced.
 
 Expectations with ``severity="warning"`` are reported but never stop a run; a failed or
-errored critical expectation makes :func:`gate` raise :class:`DataQualityError`.
-GX is imported lazily (about 3 s) and runs in an ephemeral context: no files, no network.
+errored critical expectation makes :func:`gate` raise :class:`DataQualityError`. Date
+checks take the study window as GX suite parameters (``window_start``, ``window_end``,
+``extract_end``; see :class:`StudyWindow`).
+
+GX is imported lazily (about 3 s) and runs in an ephemeral context: no files, no network,
+no usage statistics, no progress bars, its loggers quiet. Rendering results (summary, JSON,
+offline HTML) is in :mod:`linkage.quality_report`; quarantine in :mod:`linkage.quarantine`.
 """
 
 from __future__ import annotations
 
-import functools
+import datetime as dt
 import itertools
 import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import duckdb
 
 from linkage import _gx_duckdb
-from linkage.db import connect, quote_ident, row_count, table_exists
+from linkage._gx import context as _context
+from linkage._gx import gx as _gx
+from linkage.db import table_exists
 from linkage.errors import ConfigError, DataQualityError
+
+# Re-exported: the study runner calls quality.quarantine_stage_dates beside quality.gate.
+from linkage.quarantine import QuarantineResult, quarantine_stage_dates
 from linkage.resources import expectations_dir
+
+__all__ = [
+    "CRITICAL",
+    "WARNING",
+    "ExpectationResult",
+    "QuarantineResult",
+    "StudyWindow",
+    "SuiteResult",
+    "describe_failure",
+    "gate",
+    "load_suite",
+    "quarantine_stage_dates",
+    "suite_names",
+    "validate_table",
+    "validate_tables",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +62,74 @@ CRITICAL = "critical"
 WARNING = "warning"
 # BASIC gives unexpected counts and percents; partial_unexpected_count=0 keeps values out.
 _RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
-_JSON_SCHEMA = "linkage.quality/1"
+_INDEX = "linkage_index"  # meta key: an expectation's position in its suite file
 _names = itertools.count()
+
+
+@dataclass(frozen=True)
+class StudyWindow:
+    """The dates a study covers, passed to the suites' date checks as GX suite parameters.
+
+    Tips must be received in ``[start, end]``; referrals and case stages must not be later
+    than ``extract`` (the data extract date; defaults to ``end``). The defaults are a
+    plausibility window for data whose study window is not given: the CyberTipline started
+    in 1998, and 2040 is far enough ahead that only a broken date passes it.
+
+    Example:
+        >>> StudyWindow(dt.date(2024, 1, 1), dt.date(2024, 12, 31)).parameters()["window_end"]
+        datetime.datetime(2025, 1, 1, 0, 0)
+    """
+
+    start: dt.date = dt.date(1998, 1, 1)
+    end: dt.date = dt.date(2040, 12, 31)
+    extract: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if not self.start <= self.end <= (self.extract or self.end):
+            raise ConfigError(
+                f"study window: need start <= end <= extract date, got {self.start}, "
+                f"{self.end}, {self.extract}"
+            )
+
+    @classmethod
+    def of(
+        cls,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        extract: dt.date | None = None,
+    ) -> StudyWindow:
+        """A window from optional parts: missing ones take the defaults, and an extract
+        date given without an end also ends the window.
+
+        Raises:
+            ConfigError: the dates are not in order (start <= end <= extract).
+
+        Example:
+            >>> StudyWindow.of(extract=dt.date(2025, 6, 30)).end
+            datetime.date(2025, 6, 30)
+        """
+        default = cls()
+        end = end or extract or default.end
+        return cls(start or default.start, end, extract)
+
+    @property
+    def extract_date(self) -> dt.date:
+        """The extract date (``end`` when none was given)."""
+        return self.extract or self.end
+
+    def parameters(self) -> dict[str, dt.datetime]:
+        """Suite parameters: ends are exclusive (the next midnight), so a whole day counts."""
+        day = dt.timedelta(days=1)
+        return {
+            "window_start": dt.datetime.combine(self.start, dt.time()),
+            "window_end": dt.datetime.combine(self.end + day, dt.time()),
+            "extract_end": dt.datetime.combine(self.extract_date + day, dt.time()),
+        }
+
+    def to_dict(self) -> dict[str, str]:
+        """The window as ISO dates (for the JSON report)."""
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(),
+                "extract": self.extract_date.isoformat()}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,6 +144,9 @@ class ExpectationResult:
     unexpected_percent: float | None
     description: str
     error: str | None = None
+    detail: str | None = None  # what GX observed, e.g. "missing: zip", "found String"
+    element_count: int | None = None
+    index: int | None = None  # position in the suite file's "expectations" list
 
     @property
     def blocking(self) -> bool:
@@ -74,75 +169,6 @@ class SuiteResult:
     def failures(self) -> tuple[ExpectationResult, ...]:
         """Failed or errored expectations of any severity."""
         return tuple(r for r in self.results if not r.success)
-
-
-@dataclass(frozen=True)
-class QuarantineResult:
-    """Counts from :func:`quarantine_stage_dates` (``reasons`` maps reason to row count)."""
-
-    table: str
-    quarantine_table: str
-    n_rows: int
-    n_quarantined: int
-    reasons: dict[str, int]
-
-    @property
-    def share(self) -> float:
-        return self.n_quarantined / self.n_rows if self.n_rows else 0.0
-
-
-# --- GX setup ---------------------------------------------------------------------------
-
-
-@functools.cache
-def _gx() -> Any:
-    """Import GX once, quiet its loggers, register our expectation and the DuckDB patch."""
-    import great_expectations as gx
-    import sqlalchemy as sa
-    from great_expectations.execution_engine import SqlAlchemyExecutionEngine as SaEngine
-    from great_expectations.expectations.expectation import ColumnMapExpectation
-    from great_expectations.expectations.metrics import ColumnMapMetricProvider as MapMetric
-    from great_expectations.expectations.metrics import column_condition_partial
-
-    logging.getLogger("great_expectations").setLevel(logging.CRITICAL)
-    _gx_duckdb.enable()
-
-    # GX's regex expectations refuse the duckdb dialect; this one uses regexp_full_match and
-    # keeps `mostly`. Defining the classes registers them (before any suite is loaded).
-    class ColumnValuesRegexpFullMatch(MapMetric):
-        condition_metric_name = "column_values.regexp_full_match"
-        condition_value_keys = ("regex",)
-
-        @column_condition_partial(engine=SaEngine)
-        def _sqlalchemy(cls, column: Any, regex: str, **kwargs: Any) -> Any:
-            return sa.func.regexp_full_match(column, sa.literal(regex))
-
-    class ExpectColumnValuesToFullMatchRegex(ColumnMapExpectation):
-        """Each non-null value fully matches ``regex`` (DuckDB only)."""
-
-        regex: str
-        map_metric: ClassVar[str] = "column_values.regexp_full_match"
-        success_keys: ClassVar[tuple[str, ...]] = ("regex", "mostly")
-
-    return gx
-
-
-@functools.cache
-def _context() -> Any:
-    """One ephemeral GX context per process: in memory, no Data Docs, no progress bars."""
-    gx = _gx()
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-    )
-
-    config = DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-        data_docs_sites={},
-        progress_bars={"globally": False, "metric_calculations": False},
-        analytics_enabled=False,  # inert in 1.24, kept in case the version moves
-    )
-    return gx.get_context(mode="ephemeral", project_config=config)
 
 
 # --- suites ------------------------------------------------------------------------------
@@ -195,6 +221,10 @@ def load_suite(name: str, directory: Path | None = None) -> Any:
     if len(loaded) != len(wanted):
         unknown = sorted({t for t in wanted if t not in loaded} or {"?"})
         raise ConfigError(f"{path}: unknown expectation type(s): {', '.join(map(str, unknown))}")
+    # GX returns results in its own order, with suite parameters substituted into the
+    # kwargs: a position in meta is the one stable way back to the suite's order.
+    for i, expectation in enumerate(suite.expectations):
+        expectation.meta = {**(expectation.meta or {}), _INDEX: i}
     return suite
 
 
@@ -202,16 +232,21 @@ def load_suite(name: str, directory: Path | None = None) -> Any:
 
 
 def validate_table(
-    con: duckdb.DuckDBPyConnection, suite_name: str, *, directory: Path | None = None
+    con: duckdb.DuckDBPyConnection,
+    suite_name: str,
+    *,
+    directory: Path | None = None,
+    window: StudyWindow | None = None,
 ) -> SuiteResult:
     """Run one suite on the table named in its ``meta.table``, inside DuckDB.
 
     A missing table gives a failed result with ``error`` set rather than an exception.
+    ``window`` fills the date checks' suite parameters (default: :class:`StudyWindow`()).
 
     Example:
         >>> result = validate_table(con, "raw_referrals")  # doctest: +SKIP
         >>> result.success, len(result.results)  # doctest: +SKIP
-        (True, 13)
+        (True, 30)
     """
     suite = load_suite(suite_name, directory)
     table, stage = suite.meta["table"], suite.meta["stage"]
@@ -231,11 +266,15 @@ def validate_table(
     try:
         batch_def = ds.add_table_asset(name=table, table_name=table)
         batch_def = batch_def.add_batch_definition_whole_table("all")
-        res = batch_def.get_batch().validate(suite, result_format=_RESULT_FORMAT)
+        res = batch_def.get_batch().validate(
+            suite,
+            result_format=_RESULT_FORMAT,
+            expectation_parameters=(window or StudyWindow()).parameters(),
+        )
     finally:
         _gx_duckdb.close(ds)
         ctx.data_sources.delete(ds_name)
-    results = tuple(_convert(r) for r in sorted(res.results, key=_order(suite)))
+    results = tuple(_convert(r) for r in sorted(res.results, key=_position))
     success = not any(r.blocking for r in results)
     n_failed = sum(not r.success for r in results)
     log.info(
@@ -244,15 +283,8 @@ def validate_table(
     return SuiteResult(suite_name, table, stage, success, results)
 
 
-def _order(suite: Any) -> Any:
-    """Sort key putting results back in suite order (GX returns them in its own order)."""
-    index = {_key(e.configuration): i for i, e in enumerate(suite.expectations)}
-    return lambda r: index.get(_key(r.expectation_config), len(index))
-
-
-def _key(cfg: Any) -> str:
-    kwargs = {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}  # GX adds batch_id
-    return json.dumps([cfg.type, kwargs, cfg.description], sort_keys=True, default=str)
+def _position(r: Any) -> int:
+    return int((r.expectation_config.meta or {}).get(_INDEX, 1 << 30))
 
 
 def _column(kwargs: dict[str, Any]) -> str | None:
@@ -277,19 +309,13 @@ def _convert(r: Any) -> ExpectationResult:
     cfg = r.expectation_config
     result = r.result or {}
     count, percent = result.get("unexpected_count"), result.get("unexpected_percent")
-    observed = result.get("observed_value")
-    description = _describe(cfg)
-    # Only counts and column names are taken from `observed_value`/`details`, never values.
-    if cfg.type == "unexpected_rows_expectation" and isinstance(observed, int):
-        count = observed
-    elif cfg.type == "expect_table_columns_to_match_set":
-        missing = ((result.get("details") or {}).get("mismatched") or {}).get("missing") or []
-        count = len(missing)
-        if missing:
-            description += f" (missing: {', '.join(map(str, missing))})"
-    elif cfg.type.startswith("expect_table_row_count") and isinstance(observed, int):
-        description += f" (observed {observed:,} rows)"
+    count, detail = _observed(cfg, r.success, result, count)
+    error = _error(r.exception_info)
+    if error and cfg.type == "expect_column_values_to_be_in_type_list" and "list index" in error:
+        # GX 1.24 looks the column up in the reflected types with [0]: absent means IndexError.
+        error = f"column {cfg.kwargs['column']} not found"
     severity = getattr(cfg.severity, "value", cfg.severity) or CRITICAL
+    elements = result.get("element_count")
     return ExpectationResult(
         expectation_type=cfg.type,
         column=_column(cfg.kwargs),
@@ -297,9 +323,35 @@ def _convert(r: Any) -> ExpectationResult:
         success=bool(r.success),
         unexpected_count=int(count) if count is not None else None,
         unexpected_percent=float(percent) if percent is not None else None,
-        description=description,
-        error=_error(r.exception_info),
+        description=_describe(cfg),
+        error=error,
+        detail=detail,
+        element_count=int(elements) if elements is not None else None,
+        index=(cfg.meta or {}).get(_INDEX),
     )
+
+
+def _observed(
+    cfg: Any, success: bool, result: dict[str, Any], count: int | None
+) -> tuple[int | None, str | None]:
+    """The count and a short detail from GX's ``observed_value``/``details``.
+
+    Only counts, column and type names are taken from them, never record values.
+    """
+    observed = result.get("observed_value")
+    if cfg.type == "unexpected_rows_expectation" and isinstance(observed, int):
+        return observed, None
+    if cfg.type == "expect_table_columns_to_match_set":
+        missing = ((result.get("details") or {}).get("mismatched") or {}).get("missing") or []
+        return len(missing), (f"missing: {', '.join(map(str, missing))}" if missing else None)
+    if cfg.type == "expect_column_values_to_be_in_type_list" and observed and not success:
+        return count, f"expected {' or '.join(cfg.kwargs['type_list'])}, found {observed}"
+    if cfg.type.startswith("expect_table_row_count") and isinstance(observed, int):
+        return count, f"observed {observed:,} rows"
+    if cfg.type == "expect_table_row_count_to_equal_other_table" and isinstance(observed, dict):
+        other = cfg.kwargs["other_table_name"]
+        return count, f"{observed.get('self'):,} rows, {other} {observed.get('other'):,}"
+    return count, None
 
 
 def _error(info: Any) -> str | None:
@@ -317,7 +369,29 @@ def _error(info: Any) -> str | None:
     return None
 
 
-def gate(con: duckdb.DuckDBPyConnection, suite_names: Iterable[str]) -> list[SuiteResult]:
+def validate_tables(
+    con: duckdb.DuckDBPyConnection,
+    suites: Sequence[str] | None = None,
+    *,
+    window: StudyWindow | None = None,
+) -> list[SuiteResult]:
+    """Run the named suites, or every shipped suite whose table exists in ``con``.
+
+    Example:
+        >>> [r.suite for r in validate_tables(con)]  # doctest: +SKIP
+        ['raw_case_outcomes', 'raw_referrals', 'raw_tips']
+    """
+    if suites is None:
+        suites = [n for n in suite_names() if table_exists(con, load_suite(n).meta["table"])]
+    return [validate_table(con, name, window=window) for name in suites]
+
+
+def gate(
+    con: duckdb.DuckDBPyConnection,
+    suite_names: Iterable[str],
+    *,
+    window: StudyWindow | None = None,
+) -> list[SuiteResult]:
     """Run suites and stop the run if any critical expectation failed or errored.
 
     Warnings are logged (counts only) and never stop the run.
@@ -329,17 +403,16 @@ def gate(con: duckdb.DuckDBPyConnection, suite_names: Iterable[str]) -> list[Sui
         >>> gate(con, ["raw_tips", "raw_referrals"])  # doctest: +SKIP
         [SuiteResult(suite='raw_tips', ...), SuiteResult(suite='raw_referrals', ...)]
     """
-    results = [validate_table(con, name) for name in suite_names]
+    results = validate_tables(con, list(suite_names), window=window)
     problems: list[str] = []
     for sr in results:
         if sr.error:
-            problems.append(f"{sr.table}: {sr.error}")
+            problems.append(f"table {sr.table}: {sr.error}")
         for r in sr.failures:
-            line = f"{sr.table}: {_describe_failure(r)}"
             if r.blocking:
-                problems.append(line)
+                problems.append(describe_failure(sr.table, r))
             else:
-                log.warning("data-quality warning: %s", line)
+                log.warning("data-quality warning: %s", describe_failure(sr.table, r))
     if problems:
         raise DataQualityError(
             f"data-quality gate failed ({len(problems)} critical): " + "; ".join(problems)
@@ -347,182 +420,24 @@ def gate(con: duckdb.DuckDBPyConnection, suite_names: Iterable[str]) -> list[Sui
     return results
 
 
-def _describe_failure(r: ExpectationResult) -> str:
-    what = " ".join(x for x in (r.expectation_type, r.column) if x)
-    if r.description != what:
-        what += f" [{r.description}]"
-    if r.error:
-        return f"[{r.severity}] {what}: error: {r.error}"
-    if r.unexpected_count is None:
-        return f"[{r.severity}] {what}: failed"
-    pct = f" ({r.unexpected_percent:.2f}%)" if r.unexpected_percent is not None else ""
-    return f"[{r.severity}] {what}: {r.unexpected_count:,} unexpected{pct}"
-
-
-# --- quarantine ---------------------------------------------------------------------------
-
-# Each stage date is compared with the latest earlier stage date present (nulls skipped),
-# so "charged before opened" is caught even when no arrest date was recorded.
-_STAGE_REASON = """case
-    when arrested_at < opened_at then 'arrested_at before opened_at'
-    when charged_at < greatest(opened_at, arrested_at) then 'charged_at before an earlier stage'
-    when convicted_at < greatest(opened_at, arrested_at, charged_at)
-        then 'convicted_at before an earlier stage'
-end"""
-
-
-def quarantine_stage_dates(
-    con: duckdb.DuckDBPyConnection,
-    table: str = "raw_case_outcomes",
-    tolerance: float = 0.01,
-    *,
-    quarantine_table: str | None = None,
-) -> QuarantineResult:
-    """Move rows whose stage dates are out of order into a quarantine table.
-
-    Rows breaking opened ≤ arrested ≤ charged ≤ convicted are appended to
-    ``quarantine_<table without raw_>`` with a ``reason`` column and deleted from ``table``,
-    in one transaction. If their share exceeds ``tolerance`` nothing is moved.
-
-    Raises:
-        DataQualityError: the share of out-of-order rows exceeds ``tolerance``.
+def describe_failure(table: str, r: ExpectationResult) -> str:
+    """One line for a failed expectation: table, column, rule and counts (never values).
 
     Example:
-        >>> quarantine_stage_dates(con).n_quarantined  # doctest: +SKIP
-        3
-    """
-    qtable = quarantine_table or "quarantine_" + table.removeprefix("raw_")
-    src, dst = quote_ident(table), quote_ident(qtable)
-    n_rows = row_count(con, table)
-    rows = con.execute(
-        f"select reason, count(*) from (select {_STAGE_REASON} as reason from {src}) "
-        "where reason is not null group by reason order by reason"
-    ).fetchall()
-    reasons = {str(reason): int(n) for reason, n in rows}
-    result = QuarantineResult(table, qtable, n_rows, sum(reasons.values()), reasons)
-    if result.share > tolerance:
-        raise DataQualityError(
-            f"table {table}: stage dates out of order in {result.n_quarantined:,} of "
-            f"{n_rows:,} rows ({result.share:.2%}), above the tolerance of {tolerance:.2%}: "
-            + ", ".join(f"{k}: {v:,}" for k, v in reasons.items())
-        )
-    if not result.n_quarantined:
-        return result
-    con.execute("begin")
-    try:
-        con.execute(
-            f"create table if not exists {dst} as "
-            f"select *, cast(null as varchar) as reason from {src} limit 0"
-        )
-        con.execute(
-            f"insert into {dst} by name select *, {_STAGE_REASON} as reason from {src} "
-            f"where ({_STAGE_REASON}) is not null"
-        )
-        con.execute(f"delete from {src} where ({_STAGE_REASON}) is not null")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    log.warning(
-        "quarantined %d of %d rows of %s (stage dates out of order) into %s",
-        result.n_quarantined, n_rows, table, qtable,
-    )  # fmt: skip
-    return result
-
-
-# --- the `linkage validate` command --------------------------------------------------------
-
-
-def validate_input(
-    source: str | Path, suite: str | None = None, json_out: str | Path | None = None
-) -> list[SuiteResult]:
-    """Load an input (folder, file or DuckDB file) and run the suites for its tables.
-
-    Backs ``linkage validate --input DIR|FILE [--suite NAME] [--json OUT]``. Nothing is
-    raised for failed expectations: callers decide the exit code from ``success``.
-
-    Example:
-        >>> results = validate_input("data/study", json_out="dq.json")  # doctest: +SKIP
-        >>> print(format_summary(results))  # doctest: +SKIP
-    """
-    from linkage.load import load_input
-
-    con = connect()
-    try:
-        load_input(source, con)
-        results = validate_tables(con, [suite] if suite else None)
-    finally:
-        con.close()
-    if json_out is not None:
-        write_json(results, json_out)
-    return results
-
-
-def validate_tables(
-    con: duckdb.DuckDBPyConnection, suites: Sequence[str] | None = None
-) -> list[SuiteResult]:
-    """Run the named suites, or every shipped suite whose table exists in ``con``.
-
-    Example:
-        >>> [r.suite for r in validate_tables(con)]  # doctest: +SKIP
-        ['raw_case_outcomes', 'raw_referrals', 'raw_tips']
-    """
-    if suites is None:
-        suites = [n for n in suite_names() if table_exists(con, load_suite(n).meta["table"])]
-    return [validate_table(con, name) for name in suites]
-
-
-def results_to_dict(results: Sequence[SuiteResult]) -> dict[str, Any]:
-    """Machine-readable report (schema ``linkage.quality/1``): counts, never values."""
-    return {
-        "schema": _JSON_SCHEMA,
-        "success": all(r.success for r in results),
-        "passed": sum(r.success for r in results),
-        "failed": sum(not r.success for r in results),
-        "suites": [
-            {
-                "suite": r.suite,
-                "table": r.table,
-                "stage": r.stage,
-                "success": r.success,
-                "error": r.error,
-                "expectations": [_expectation_dict(e) for e in r.results],
-            }
-            for r in results
-        ],
-    }
-
-
-def _expectation_dict(e: ExpectationResult) -> dict[str, Any]:
-    d = asdict(e)
-    return {"type": d.pop("expectation_type"), **d}
-
-
-def write_json(results: Sequence[SuiteResult], path: str | Path) -> Path:
-    """Write :func:`results_to_dict` as JSON to ``path``; return the path."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results_to_dict(results), indent=2) + "\n", encoding="utf-8")
-    return out
-
-
-def format_summary(results: Sequence[SuiteResult]) -> str:
-    """Human summary: one line per failed expectation (counts only) and a final tally.
-
-    Example:
-        >>> print(format_summary(results))  # doctest: +SKIP
-        [FAIL] raw_referrals: [critical] expect_column_values_to_be_unique referral_id: 3 unexpected (0.15%)
-        [PASS] raw_tips: 12 expectations
-        1 passed, 1 failed
+        >>> r = ExpectationResult("expect_column_values_to_be_unique", "referral_id",
+        ...                       CRITICAL, False, 2, 40.0,
+        ...                       "expect_column_values_to_be_unique referral_id")
+        >>> describe_failure("raw_referrals", r)
+        'table raw_referrals, column referral_id: expect_column_values_to_be_unique: 2 unexpected (40.00%)'
     """  # noqa: E501
-    lines: list[str] = []
-    for sr in results:
-        if sr.error:
-            lines.append(f"[FAIL] {sr.table}: {sr.error}")
-        for r in sr.failures:
-            lines.append(f"[{'FAIL' if r.blocking else 'WARN'}] {sr.table}: {_describe_failure(r)}")
-        if sr.success:
-            lines.append(f"[PASS] {sr.table}: {len(sr.results)} expectations")
-    passed = sum(r.success for r in results)
-    lines.append(f"{passed} passed, {len(results) - passed} failed")
-    return "\n".join(lines)
+    where = f"table {table}" + (f", column {r.column}" if r.column else "")
+    what = r.expectation_type
+    if r.description != " ".join(x for x in (r.expectation_type, r.column) if x):
+        what += f" [{r.description}]"
+    detail = f" ({r.detail})" if r.detail else ""
+    if r.error:
+        return f"{where}: {what}: error: {r.error}"
+    if r.unexpected_count is None:
+        return f"{where}: {what}: failed{detail}"
+    pct = f" ({r.unexpected_percent:.2f}%)" if r.unexpected_percent is not None else ""
+    return f"{where}: {what}: {r.unexpected_count:,} unexpected{pct}{detail}"

@@ -1,4 +1,4 @@
-"""The GX/DuckDB workaround (fivetran/great_expectations#10738, #11579): bug, fix, cleanup."""
+"""The GX/DuckDB workaround (fivetran/great_expectations#10738, #11579): bugs, fixes, cleanup."""
 
 from __future__ import annotations
 
@@ -96,6 +96,44 @@ def test_with_the_patch_counts_are_right_and_errors_roll_back(
 def test_enable_is_idempotent(gx: Any) -> None:
     from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 
-    patched = SqlAlchemyExecutionEngine.get_connection
+    patched = SqlAlchemyExecutionEngine.get_connection, SqlAlchemyExecutionEngine.get_inspector
     _gx_duckdb.enable()
-    assert SqlAlchemyExecutionEngine.get_connection is patched
+    assert (SqlAlchemyExecutionEngine.get_connection,
+            SqlAlchemyExecutionEngine.get_inspector) == patched  # fmt: skip
+
+
+def _reflect_after_a_query(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Run one query on the persistent connection, then reflect the table's columns."""
+    import sqlalchemy as sa
+    from duckdb_engine import ConnectionWrapper
+
+    ctx = quality._context()
+    ds = ctx.data_sources.add_sql(
+        "gx_duckdb_reflect",
+        connection_string="duckdb:///:memory:",
+        kwargs={"creator": lambda: ConnectionWrapper(con.cursor())},
+    )
+    try:
+        ds.add_table_asset(name="t", table_name="t")
+        engine = ds.get_execution_engine()
+        with engine.get_connection() as connection:  # leaves a transaction open (autobegin)
+            connection.execute(sa.text("select 1")).fetchall()
+        return [c["name"] for c in engine.get_inspector().get_columns("t")]
+    finally:
+        _gx_duckdb.close(ds)
+        ctx.data_sources.delete("gx_duckdb_reflect")
+
+
+def test_reflection_after_a_query_needs_the_inspector_patch(
+    gx: Any, con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool hands the inspector the persistent connection's DuckDB connection: without
+    # the patch its BEGIN collides with the open transaction, and every expectation that
+    # needs column types errors (seen when a failing UnexpectedRowsExpectation ran first).
+    assert _reflect_after_a_query(con) == ["id", "v"]
+    from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+
+    original = SqlAlchemyExecutionEngine.get_inspector.__wrapped__
+    monkeypatch.setattr(SqlAlchemyExecutionEngine, "get_inspector", original)
+    with pytest.raises(Exception, match="cannot start a transaction within a transaction"):
+        _reflect_after_a_query(con)
