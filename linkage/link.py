@@ -52,6 +52,7 @@ import duckdb
 from splink import DuckDBAPI, Linker
 
 from linkage import link_model as lm
+from linkage._splink_em import run_em_session
 from linkage.db import build_table, quote_ident, quote_literal
 from linkage.errors import LinkModelError
 from linkage.link_model import TemporalFit, fit_temporal
@@ -190,8 +191,9 @@ def link(
         try:
             timer.step("train")
             db_api = DuckDBAPI(work)
-            linker = _linker(con, db_api)
-            lam = _train(linker, seed=seed, u_max_pairs=u_max_pairs, em_max_pairs=em_max_pairs)
+            linker, inputs = _linker(con, db_api)
+            linker, lam = _train(linker, inputs, seed=seed, u_max_pairs=u_max_pairs,
+                                 em_max_pairs=em_max_pairs)
             model = linker.misc.save_model_to_json()
             if model_path is not None:
                 model_path = Path(model_path)
@@ -296,7 +298,8 @@ class _KnownSplinkWarnings(logging.Filter):
 logging.getLogger("splink.internals.settings").addFilter(_KnownSplinkWarnings())
 
 
-def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI) -> Linker:
+def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI) -> tuple[Linker, list[Any]]:
+    """A linker on the staged tables, and its registered inputs."""
     cases = db_api.register(
         con.sql("select * from stg_case_outcomes").to_arrow_table(),
         dataset_display_name=lm.CASES_DATASET,
@@ -305,10 +308,12 @@ def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI) -> Linker:
         con.sql("select * from stg_referrals").to_arrow_table(),
         dataset_display_name=lm.REFERRALS_DATASET,
     )
-    return Linker([cases, refs], lm.settings(), log_level="WARNING")
+    return Linker([cases, refs], lm.settings(), log_level="WARNING"), [cases, refs]
 
 
-def _train(linker: Linker, *, seed: int, u_max_pairs: float, em_max_pairs: float) -> float:
+def _train(linker: Linker, inputs: list[Any], *, seed: int, u_max_pairs: float,
+           em_max_pairs: float) -> tuple[Linker, float]:
+    """Train lambda, u and m (unsupervised); return the trained linker and lambda."""
     training = linker.training
     training.estimate_probability_two_random_records_match(
         list(lm.DETERMINISTIC_RULES), recall=lm.ASSUMED_RECALL
@@ -324,11 +329,10 @@ def _train(linker: Linker, *, seed: int, u_max_pairs: float, em_max_pairs: float
             continue
         if n_pairs < 100:
             log.warning("EM block %d has only %d pairs: its m values are noisy", i, n_pairs)
-        training.estimate_parameters_using_expectation_maximisation(
-            rule, max_pairs=em_max_pairs, record_sample_proportion=1.0
-        )
+        linker = run_em_session(linker, inputs, rule, max_pairs=em_max_pairs,
+                                record_sample_proportion=1.0)
     model = linker.misc.save_model_to_json()
-    return float(model["probability_two_random_records_match"])
+    return linker, float(model["probability_two_random_records_match"])
 
 
 def _count_candidates(linker: Linker) -> int:

@@ -1,5 +1,6 @@
 """Output folders that are replaced atomically: a reader (or a crash) never sees a mix of
-old and new files."""
+old and new files. A folder the toolkit wrote carries a marker file; a non-empty folder
+without it is never replaced (``--out ~`` must not delete a home folder)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,18 @@ from pathlib import Path
 
 from linkage.errors import OutputError
 
+MARKER = ".linkage-output"
+"""File in every output folder the toolkit wrote: only such a folder (or an empty one) is
+replaced by a rerun."""
+
 
 @contextmanager
 def atomic_folder(out: str | Path) -> Iterator[Path]:
-    """Yield an empty partial folder beside ``out``; on success it replaces ``out`` whole,
+    """Yield a new partial folder beside ``out``; on success it replaces ``out`` whole,
     on any error it is deleted and ``out`` is left as it was.
+
+    Raises:
+        OutputError: ``out`` is a file, or a non-empty folder without ``MARKER``.
 
     Example:
         >>> with atomic_folder("/tmp/atomic-doc") as tmp:
@@ -23,6 +31,10 @@ def atomic_folder(out: str | Path) -> Iterator[Path]:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"output {out} exists and is not a folder")
+    if out.is_dir() and not (out / MARKER).exists() and any(out.iterdir()):
+        raise OutputError(
+            f"output {out} is a folder with files the toolkit did not write: refusing to "
+            "replace it (choose a new folder, or empty this one)")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -30,6 +42,8 @@ def atomic_folder(out: str | Path) -> Iterator[Path]:
     partial = out.parent / f".{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
+    (partial / MARKER).write_text("written by the linkage toolkit; safe to replace\n",
+                                  encoding="utf-8")
     try:
         yield partial
     except BaseException:

@@ -23,6 +23,7 @@ from click.testing import CliRunner, Result
 
 from linkage.cli import main
 from linkage.errors import DataQualityError
+from linkage.outputs import MARKER
 
 Rows = dict[str, list[dict[str, str]]]
 SQL_IDS = ["x'); drop table raw_tips; --", 'he said "hi", then; left']
@@ -276,6 +277,7 @@ def test_run(name, clean_rows, contract_write, tmp_path):
     assert not fresh.exists()
     previous = tmp_path / "previous"
     previous.mkdir()
+    (previous / MARKER).write_text("")  # an earlier study the toolkit wrote
     (previous / "report.md").write_text("an earlier study")
     before = _tree(previous)
     again = CliRunner().invoke(main, ["--quiet", "run", "--input", str(folder), "--out",

@@ -152,7 +152,7 @@ def test_same_seed_gives_identical_files(tmp_path: Path, fmt: str) -> None:
     generate(sc, tmp_path / "b", fmt=fmt)
     generate(load_scenario(scale=0.002, seed=6), tmp_path / "c", fmt=fmt)
     a, b, c = (_hashes(tmp_path / x) for x in "abc")
-    assert len(a) == 5 and a == b
+    assert len(a) == 6 and a == b  # 3 tables, 2 truth tables, the output marker
     assert a["referrals." + fmt] != c["referrals." + fmt]
 
 
@@ -224,3 +224,22 @@ def test_referrals_of_one_suspect_to_one_agency_share_their_fate(small_csv) -> N
         select count(*) from (select case_id from truth_links group by 1 having count(*) > 1)""")
     assert mixed == 0
     assert shared > 0  # repeat suspects: some cases take several referrals
+
+
+def test_output_folder_not_written_by_the_toolkit_is_never_replaced(tmp_path):
+    from linkage.errors import OutputError
+    from linkage.outputs import MARKER, atomic_folder
+
+    mine = tmp_path / "home"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("years of work")
+    with pytest.raises(OutputError, match="did not write"):
+        with atomic_folder(mine):
+            pass
+    assert (mine / "thesis.txt").read_text() == "years of work"
+    with atomic_folder(tmp_path / "out") as partial:  # ours: replaced by the next run
+        (partial / "a.txt").write_text("1")
+    assert (tmp_path / "out" / MARKER).is_file()
+    with atomic_folder(tmp_path / "out") as partial:
+        (partial / "b.txt").write_text("2")
+    assert not (tmp_path / "out" / "a.txt").exists()
