@@ -61,9 +61,10 @@ PRIMARY_DESCRIPTION = (
     "cases are like other referral cases in how the model errs on them (agencies decide "
     "whether to record a tip number, not the referral's identifiers) and that repeat "
     "referrals are missed as often as the first. 95% CI: bootstrap over audit cases "
-    "(calibration, case prior, recording rate and correction refitted) x one imputation of "
-    "every referral's captured outcome per replicate, percentiles; targets the realised "
-    "share of these referrals"
+    "(calibration, case prior, recording rate and correction refitted; the rare audit links "
+    "blocking missed drawn per offense type from a Jeffreys posterior of their count) x one "
+    "imputation of every referral's captured outcome per replicate, percentiles; targets "
+    "the realised share of these referrals"
 )
 METHOD_DESCRIPTIONS: dict[str, str] = {
     "deterministic": "cybertip_ref join only; unmatched referrals count as unconverted; "
@@ -166,8 +167,13 @@ def estimate(
     }
 
     def draw_primary() -> rt.Draw:
-        boot = fit_calibration(inputs, rng=rng, sibling_share=share)
-        return primary_draw(inputs, refine(inputs, boot, iterations=2))
+        boot = refine(inputs, fit_calibration(inputs, rng=rng, sibling_share=share),
+                      iterations=2)
+        q = link_probabilities(inputs, boot)
+        pi = pi_calibrated(inputs, boot)
+        extra = (missed_correction(inputs, boot, q, missed_leads=False)
+                 + missed_leads_draw(inputs, boot, q, pi, rng))
+        return rt.Draw(pi, extra)
 
     draws = {"weighted": (lambda: pis["weighted"]), "calibrated": draw_primary}
     frames = [
@@ -419,8 +425,9 @@ def _case_prior(
     probability (``CASE_PRIOR_EDGES``), scaled to the number of referral cases, gives the
     referral cases expected in each bin. The scale comes from the top bin (best >=
     ``REFERRAL_CASE_FLOOR``), where every case is taken to be a referral case.
-    Non-decreasing in the best probability (PAV). Returns the per-case prior, the curve
-    on the fine ``edges`` bins, cases and audit cases per fine bin (for the table), and
+    Non-decreasing in the best probability (PAV), fitted apart for cases that reached an
+    arrest and cases that did not. Returns the per-case prior, the (pooled) curve on the
+    fine ``edges`` bins, cases and audit cases per fine bin (for the table), and
     the recording rate (audit share of referral cases) that scales it.
     """
     n_case = int(inputs.pair_case.max(initial=-1)) + 1
@@ -440,14 +447,25 @@ def _case_prior(
     n_audit = np.bincount(b, weights=weight, minlength=len(coarse) - 1)
     top = coarse[:-1] >= REFERRAL_CASE_FLOOR
     curve = np.ones(len(coarse) - 1)
+    prior = np.ones(n_case)
     recording = None
     if n_audit[top].sum() > 0:
         recording = float(n_audit[top].sum() / n_cases[top].sum())
-        share = n_audit / recording / np.maximum(n_cases, 1)
-        curve = _pav(np.clip(np.where(top, 1.0, share), 0, 1), n_cases + 1)
+        curve = _pav(np.clip(np.where(top, 1.0, n_audit / recording / np.maximum(n_cases, 1)),
+                             0, 1), n_cases + 1)
+        # By whether the case reached an arrest, too: cases from other sources are arrested
+        # more (or less) often than referral cases, so among cases with the same weak best
+        # candidate an arrested one is more (or less) likely from another source - and an
+        # arrested case is what a false link turns into a false arrest.
+        arrested = np.zeros(n_case, dtype=bool)
+        arrested[inputs.pair_case[inputs.stages[:, 1]]] = True
+        for group in (arrested, ~arrested):
+            n_g = np.bincount(b[group], minlength=len(coarse) - 1).astype(float)
+            a_g = np.bincount(b[group], weights=weight[group], minlength=len(coarse) - 1)
+            share = np.where(top, 1.0, a_g / recording / np.maximum(n_g, 1))
+            prior[group] = _pav(np.clip(share, 0, 1), n_g + 1)[b[group]]
     # every case by its bin, audit cases too: the model's prediction must be made the same
     # way for sampled and unsampled cases (pi_calibrated then uses what the audit knows)
-    prior = curve[b]
     fine_b, fine_cases = counts(edges, best)
     fine_audit = np.bincount(fine_b, weights=weight, minlength=len(edges) - 1)
     knots = (edges[:-1] + edges[1:]) / 2
@@ -557,7 +575,7 @@ def sibling_ratio(inputs: rt.RateInputs, q: np.ndarray) -> float:
 
 
 def missed_correction(inputs: rt.RateInputs, fit: CalibrationFit,
-                      q: np.ndarray | None = None) -> np.ndarray:
+                      q: np.ndarray | None = None, *, missed_leads: bool = True) -> np.ndarray:
     """Expected stages the model gets wrong on cases like the audit cases, per referral.
 
     Audit cases are a sample of referral cases at ``fit.recording_rate`` (agencies decide
@@ -568,7 +586,8 @@ def missed_correction(inputs: rt.RateInputs, fit: CalibrationFit,
     false links into referral cases subtract. Repeat referrals that blocking missed are
     invisible even on audit cases: each missed lead referral adds ``sibling_ratio`` of
     them at 1 / rate. False links into cases from other sources are the case prior's.
-    Bootstrap weights of ``fit`` apply.
+    Bootstrap weights of ``fit`` apply. ``missed_leads=False`` leaves out the audit links
+    blocking never proposed (the interval draws take those from ``missed_leads_draw``).
 
     Example:
         >>> missed_correction(inputs, fit_calibration(inputs))[:, 0].sum()  # doctest: +SKIP
@@ -581,8 +600,54 @@ def missed_correction(inputs: rt.RateInputs, fit: CalibrationFit,
     w_case = fit.weight_of_case[inputs.pair_case]
     diff = np.where(inputs.audit_case, audit_truth(inputs, fit) - q, 0.0)
     missed_lead = inputs.audit_pair & ~inputs.scored
-    siblings = np.where(missed_lead, sibling_ratio(inputs, q) / rate, 0.0)
+    if not missed_leads:
+        diff = np.where(missed_lead, 0.0, diff)
+    siblings = np.where(missed_lead & missed_leads, sibling_ratio(inputs, q) / rate, 0.0)
     return _by_referral(inputs, w_case * (diff * (1.0 / rate - 1.0) + siblings))
+
+
+JEFFREYS = 0.5
+"""Prior count of the Jeffreys (Gamma) posterior of an offense type's missed audit leads."""
+
+
+def missed_leads_draw(inputs: rt.RateInputs, fit: CalibrationFit, q: np.ndarray,
+                      pi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One interval draw of the missed-lead part of ``missed_correction``, per referral.
+
+    Audit links that blocking never proposed are rare (a few per offense type), and a
+    bootstrap of a rare count is degenerate: with none in the sample it has no spread,
+    although unaudited misses still exist. Per offense type the expected count of sampled
+    misses is drawn from its Jeffreys posterior, Gamma(k + 1/2), times the stages of its
+    misses (or of its audit links, when it has none), x (1 / rate - 1) + sibling_ratio /
+    rate, and spread over the offense type's eligible referrals with no captured link
+    (the referrals such misses come from), or all its eligible referrals if none.
+
+    Example:
+        >>> missed_leads_draw(inputs, fit, q, pi, np.random.default_rng(1)).sum()  # doctest: +SKIP
+    """
+    out = np.zeros((inputs.n_referrals, inputs.stages.shape[1]))
+    rate = fit.recording_rate
+    if not rate or not inputs.audit_pair.any():
+        return out
+    per_lead = (1.0 / rate - 1.0) + sibling_ratio(inputs, q) / rate
+    codes, labels = rt.strata_codes(inputs.referrals, "offense_type")
+    audit = np.flatnonzero(inputs.audit_pair)
+    missed = ~inputs.scored[audit]
+    audit_code = codes[inputs.pair_ref[audit]]
+    stages = inputs.stages[audit].astype(float)
+    eligible = inputs.eligible
+    unlinked = eligible & (pi[:, 0] <= 0)
+    for g in range(len(labels)):  # offense types, a handful
+        here = audit_code == g
+        k = int((here & missed).sum())
+        pool = stages[here & missed] if k else (stages[here] if here.any() else stages)
+        total = rng.gamma(k + JEFFREYS) * pool.mean(axis=0) * per_lead
+        targets = unlinked & (codes == g)
+        if not targets.any():
+            targets = eligible & (codes == g)
+        if targets.any():
+            out[targets] += total / targets.sum()
+    return out
 
 
 def primary_draw(inputs: rt.RateInputs, fit: CalibrationFit) -> rt.Draw:
