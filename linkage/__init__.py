@@ -21,6 +21,7 @@ from linkage.errors import (
     DataQualityError,
     LinkModelError,
     OutputError,
+    PseudonymKeyError,
     ToolkitError,
 )
 from linkage.generate import GenerateSummary, generate
@@ -33,6 +34,7 @@ __all__ = [
     "GenerateSummary",
     "LinkModelError",
     "OutputError",
+    "PseudonymKeyError",
     "Scenario",
     "ToolkitError",
     "available_scenarios",
