@@ -90,6 +90,8 @@ class LinkSummary:
         model_path: where the model JSON was written, if anywhere.
         charts: offline (self-contained) HTML of the model charts, by name.
         seconds: wall time of each step.
+        pseudonymised: the input was pseudonymised (linked with
+            :mod:`linkage.link_model_private`).
     """
 
     n_referrals: int
@@ -106,6 +108,7 @@ class LinkSummary:
     model_path: Path | None = None
     charts: dict[str, str] = field(default_factory=dict, repr=False)
     seconds: dict[str, float] = field(default_factory=dict)
+    pseudonymised: bool = False
 
     def write_charts(self, folder: str | Path) -> list[Path]:
         """Write each chart to ``<folder>/<name>.html``; return the paths.
@@ -254,6 +257,7 @@ def link(
         model_path=model_path,
         charts=charts,
         seconds=timer.seconds,
+        pseudonymised=spec is not lm,
     )
 
 

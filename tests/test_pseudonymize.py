@@ -315,8 +315,18 @@ def test_small_pseudonymised_study_links_about_as_well_as_the_clear_one(
         con = connect(work / f"{name}.duckdb")
         load_input(work / name, con)
         load_truth(work / name / "truth", con)
-        link(con)
+        assert link(con).pseudonymised == (name == "pseudo")
         f1[name] = evaluate(con).splink.f1
         con.close()
     assert f1["data"] > 0.85
     assert abs(f1["pseudo"] - f1["data"]) <= 0.02, f1
+
+
+def test_a_duckdb_file_input_is_pseudonymised_too(contract_rows, contract_write,
+                                                 tmp_path: Path, key_env: str) -> None:
+    source = contract_write(contract_rows, fmt="duckdb")
+    summary = pseudonymize(source, tmp_path / "p", key_env=key_env)
+    assert summary.row_counts == {"tips": 3, "referrals": 3, "case_outcomes": 2}
+    assert not (tmp_path / "p" / "truth").exists()
+    emails = {r[0] for r in _table(tmp_path / "p", "referrals").select("email").fetchall()}
+    assert len(emails) == 1 and "al@example.org" not in emails
