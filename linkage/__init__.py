@@ -42,6 +42,7 @@ from linkage.errors import (
     DataQualityError,
     LinkModelError,
     OutputError,
+    PseudonymKeyError,
     ToolkitError,
 )
 
@@ -70,6 +71,7 @@ __all__ = [
     "DataQualityError",
     "LinkModelError",
     "OutputError",
+    "PseudonymKeyError",
     "ToolkitError",
     *sorted(_LAZY),
 ]

@@ -71,3 +71,12 @@ class OutputError(ToolkitError):
     """An output location cannot be written (exists and is not ours, not writable, ...)."""
 
     exit_code = 7
+
+
+class PseudonymKeyError(ToolkitError):
+    """The pseudonymisation key is missing, empty or too short.
+
+    The message names the environment variable that should hold the key, never the key.
+    """
+
+    exit_code = 8

@@ -22,11 +22,13 @@ blocking rules of :mod:`linkage.link_model` (code constants, no values) on the t
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import duckdb
 
 from linkage import link_model as lm
+from linkage import link_model_private
 from linkage.db import build_table, table_exists
 
 log = logging.getLogger(__name__)
@@ -100,14 +102,17 @@ def has_truth(con: duckdb.DuckDBPyConnection) -> bool:
     return table_exists(con, "truth_links")
 
 
-def blocking_condition() -> str:
+def blocking_condition(rules: Sequence[str] | None = None) -> str:
     """SQL condition true when a pair (``l`` = case, ``r`` = referral) is blocked together.
+
+    ``rules`` default to the clear model's (:mod:`linkage.link_model`); a pseudonymised
+    study replays :mod:`linkage.link_model_private`'s.
 
     Example:
         >>> blocking_condition().startswith("(l.email = r.email)")
         True
     """
-    return " or ".join(f"({rule})" for rule in lm.BLOCKING_RULES)
+    return " or ".join(f"({rule})" for rule in (lm.BLOCKING_RULES if rules is None else rules))
 
 
 def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
@@ -168,6 +173,7 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
 
 def _build_truth_pair_blocking(con: duckdb.DuckDBPyConnection) -> None:
     # Orientation matches the model's (l = case, r = referral); the rules are symmetric.
+    rules = link_model_private.model_for(con).BLOCKING_RULES
     con.execute(
         f"""
         create or replace table truth_pair_blocking as
@@ -175,7 +181,7 @@ def _build_truth_pair_blocking(con: duckdb.DuckDBPyConnection) -> None:
         select
             t.referral_id,
             t.case_id,
-            coalesce({blocking_condition()}, false) as blocked,
+            coalesce({blocking_condition(rules)}, false) as blocked,
             s.referral_id is not null as scored
         from truth as t
         left join stg_referrals as r on r.unique_id = t.referral_id

@@ -46,12 +46,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import duckdb
 from splink import DuckDBAPI, Linker
 
 from linkage import link_model as lm
+from linkage import link_model_private
 from linkage._splink_em import run_em_session
 from linkage.db import build_table, quote_ident, quote_literal
 from linkage.errors import LinkModelError
@@ -89,6 +91,8 @@ class LinkSummary:
         model_path: where the model JSON was written, if anywhere.
         charts: offline (self-contained) HTML of the model charts, by name.
         seconds: wall time of each step.
+        pseudonymised: the input was pseudonymised (linked with
+            :mod:`linkage.link_model_private`).
     """
 
     n_referrals: int
@@ -105,6 +109,7 @@ class LinkSummary:
     model_path: Path | None = None
     charts: dict[str, str] = field(default_factory=dict, repr=False)
     seconds: dict[str, float] = field(default_factory=dict)
+    pseudonymised: bool = False
 
     def write_charts(self, folder: str | Path) -> list[Path]:
         """Write each chart to ``<folder>/<name>.html``; return the paths.
@@ -123,16 +128,19 @@ class LinkSummary:
         return paths
 
 
-def build_staging(con: duckdb.DuckDBPyConnection) -> None:
+def build_staging(con: duckdb.DuckDBPyConnection, model: ModuleType = lm) -> None:
     """Build ``stg_nicknames``, ``stg_referrals`` and ``stg_case_outcomes``.
 
-    Needs ``raw_referrals`` and ``raw_case_outcomes`` (as written by the loader).
+    Needs ``raw_referrals`` and ``raw_case_outcomes`` (as written by the loader). With
+    ``model`` = :mod:`linkage.link_model_private` (pseudonymised input) the tokens are
+    staged as they are (``sql/staging_pseudonymised/``): they were standardised before
+    they were tokenised.
 
     Example:
         >>> build_staging(con)  # doctest: +SKIP
     """
     params = {"nicknames_path": str(package_data("nicknames.csv"))}
-    for relpath in STAGING_FILES:
+    for relpath in getattr(model, "STAGING_FILES", STAGING_FILES):
         build_table(con, relpath, params)
 
 
@@ -145,6 +153,7 @@ def link(
     on_progress: ProgressCallback | None = None,
     u_max_pairs: float = 2e6,
     em_max_pairs: float = 2e6,
+    model: ModuleType | None = None,
 ) -> LinkSummary:
     """Link referrals to case outcomes and write ``scored_pairs`` and ``links``.
 
@@ -158,6 +167,9 @@ def link(
         on_progress: called with the name of each step as it starts.
         u_max_pairs: random pairs sampled to estimate u.
         em_max_pairs: cap on pairs per EM block.
+        model: the model module (:mod:`linkage.link_model` or
+            :mod:`linkage.link_model_private`); None = detected from the input
+            (pseudonymised input carries a ``pseudo_scheme`` column).
 
     Returns:
         A ``LinkSummary`` with counts, the model, offline chart HTML and step timings.
@@ -175,9 +187,12 @@ def link(
     if not 0.0 < threshold <= 1.0:
         raise LinkModelError(f"threshold must be in (0, 1], got {threshold!r}")
     timer = _Timer(on_progress)
+    spec = link_model_private.model_for(con) if model is None else model
+    if spec is not lm:
+        log.info("pseudonymised input: linking on tokens and encodings")
 
     timer.step("staging")
-    build_staging(con)
+    build_staging(con, spec)
     n_ref = _count(con, "stg_referrals")
     n_case = _count(con, "stg_case_outcomes")
     if n_ref == 0 or n_case == 0:
@@ -191,8 +206,8 @@ def link(
         try:
             timer.step("train")
             db_api = DuckDBAPI(work)
-            linker, inputs = _linker(con, db_api)
-            linker, lam = _train(linker, inputs, seed=seed, u_max_pairs=u_max_pairs,
+            linker, inputs = _linker(con, db_api, spec)
+            linker, lam = _train(linker, inputs, spec, seed=seed, u_max_pairs=u_max_pairs,
                                  em_max_pairs=em_max_pairs)
             model = linker.misc.save_model_to_json()
             if model_path is not None:
@@ -203,7 +218,7 @@ def link(
             timer.step("predict")
             n_candidates = _count_candidates(linker)
             predictions = linker.inference.predict(threshold_match_probability=lm.SCORE_FLOOR)
-            temporal = _write_scored_pairs(con, work, predictions)
+            temporal = _write_scored_pairs(con, work, predictions, spec.MW_COLUMNS)
 
             timer.step("charts")
             charts = _charts(linker, predictions, work, db_api)
@@ -244,6 +259,7 @@ def link(
         model_path=model_path,
         charts=charts,
         seconds=timer.seconds,
+        pseudonymised=spec is not lm,
     )
 
 
@@ -298,8 +314,9 @@ class _KnownSplinkWarnings(logging.Filter):
 logging.getLogger("splink.internals.settings").addFilter(_KnownSplinkWarnings())
 
 
-def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI) -> tuple[Linker, list[Any]]:
-    """A linker on the staged tables, and its registered inputs."""
+def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI,
+            model: ModuleType) -> tuple[Linker, list[Any]]:
+    """A linker on the staged tables for ``model``'s settings, and its registered inputs."""
     cases = db_api.register(
         con.sql("select * from stg_case_outcomes").to_arrow_table(),
         dataset_display_name=lm.CASES_DATASET,
@@ -308,31 +325,31 @@ def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI) -> tuple[Linker, 
         con.sql("select * from stg_referrals").to_arrow_table(),
         dataset_display_name=lm.REFERRALS_DATASET,
     )
-    return Linker([cases, refs], lm.settings(), log_level="WARNING"), [cases, refs]
+    return Linker([cases, refs], model.settings(), log_level="WARNING"), [cases, refs]
 
 
-def _train(linker: Linker, inputs: list[Any], *, seed: int, u_max_pairs: float,
-           em_max_pairs: float) -> tuple[Linker, float]:
+def _train(linker: Linker, inputs: list[Any], model: ModuleType, *, seed: int,
+           u_max_pairs: float, em_max_pairs: float) -> tuple[Linker, float]:
     """Train lambda, u and m (unsupervised); return the trained linker and lambda."""
     training = linker.training
     training.estimate_probability_two_random_records_match(
-        list(lm.DETERMINISTIC_RULES), recall=lm.ASSUMED_RECALL
+        list(model.DETERMINISTIC_RULES), recall=model.ASSUMED_RECALL
     )
     training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
-    for i, rule in enumerate(lm.EM_RULES, start=1):
+    for i, rule in enumerate(model.EM_RULES, start=1):
         n_pairs = linker.blocking_analysis.count_comparisons_from_blocking_rules(
             [rule], record_sample_proportion=1.0
         )[0]["marginal_comparison_count"]
         if n_pairs == 0:
             # e.g. no usernames on the case side: skip, the other blocks still train
-            log.warning("EM block %d of %d has no pairs: skipped", i, len(lm.EM_RULES))
+            log.warning("EM block %d of %d has no pairs: skipped", i, len(model.EM_RULES))
             continue
         if n_pairs < 100:
             log.warning("EM block %d has only %d pairs: its m values are noisy", i, n_pairs)
         linker = run_em_session(linker, inputs, rule, max_pairs=em_max_pairs,
                                 record_sample_proportion=1.0)
-    model = linker.misc.save_model_to_json()
-    return linker, float(model["probability_two_random_records_match"])
+    trained = linker.misc.save_model_to_json()
+    return linker, float(trained["probability_two_random_records_match"])
 
 
 def _count_candidates(linker: Linker) -> int:
@@ -343,10 +360,13 @@ def _count_candidates(linker: Linker) -> int:
 
 
 def _write_scored_pairs(
-    con: duckdb.DuckDBPyConnection, work: duckdb.DuckDBPyConnection, predictions: Any
+    con: duckdb.DuckDBPyConnection,
+    work: duckdb.DuckDBPyConnection,
+    predictions: Any,
+    mw_columns: tuple[str, ...] = lm.MW_COLUMNS,
 ) -> TemporalFit:
     """Copy the identity scores out of Splink, add the temporal step, write scored_pairs."""
-    mw_cols = ", ".join(lm.MW_COLUMNS)
+    mw_cols = ", ".join(mw_columns)
     # Orientation is by dataset name; pick each id by its source so renaming cannot flip it.
     identity = work.sql(
         f"""
