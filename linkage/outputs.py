@@ -16,6 +16,26 @@ MARKER = ".linkage-output"
 replaced by a rerun."""
 
 
+def check_replaceable(folder: str | Path, what: str = "output") -> Path:
+    """The folder ``atomic_folder`` may replace: absent, empty, or one the toolkit wrote.
+
+    Raises:
+        OutputError: the path is a file, or a non-empty folder without ``MARKER``.
+
+    Example:
+        >>> check_replaceable("/tmp/no-such-output-folder").name
+        'no-such-output-folder'
+    """
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{what} {out} exists and is not a folder")
+    if out.is_dir() and not (out / MARKER).exists() and any(out.iterdir()):
+        raise OutputError(
+            f"{what} {out} is a folder with files the toolkit did not write: refusing to "
+            "replace it (choose a new folder, or empty this one)")
+    return out
+
+
 @contextmanager
 def atomic_folder(out: str | Path) -> Iterator[Path]:
     """Yield a new partial folder beside ``out``; on success it replaces ``out`` whole,
@@ -28,13 +48,7 @@ def atomic_folder(out: str | Path) -> Iterator[Path]:
         >>> with atomic_folder("/tmp/atomic-doc") as tmp:
         ...     _ = (tmp / "a.txt").write_text("new")
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"output {out} exists and is not a folder")
-    if out.is_dir() and not (out / MARKER).exists() and any(out.iterdir()):
-        raise OutputError(
-            f"output {out} is a folder with files the toolkit did not write: refusing to "
-            "replace it (choose a new folder, or empty this one)")
+    out = check_replaceable(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -16,13 +16,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from linkage.errors import ContractError, OutputError
-from linkage.outputs import atomic_folder, atomic_write_text
+from linkage.errors import ContractError
+from linkage.outputs import atomic_folder, atomic_write_text, check_replaceable
 from linkage.quality import StudyWindow, SuiteResult, describe_failure
 
 SCHEMA = "linkage.quality/1"
 # Marks a folder as written by write_docs, so that only such a folder is ever replaced.
-DOCS_MARKER = ".linkage-validate-docs"
 
 
 def to_dict(
@@ -204,26 +203,14 @@ def render_html(report: dict[str, Any]) -> str:
 
 
 def check_docs_folder(folder: str | Path) -> Path:
-    """Refuse a docs folder that holds anything not written by :func:`write_docs`.
-
-    The folder is replaced whole, so only an absent, empty or earlier docs folder is safe.
-
-    Raises:
-        OutputError: the path is a file, or a folder with other content.
+    """Refuse a docs folder that holds anything the toolkit did not write (it is replaced
+    whole): see :func:`linkage.outputs.check_replaceable`.
 
     Example:
         >>> check_docs_folder("/tmp/no-such-docs-folder").name
         'no-such-docs-folder'
     """
-    out = Path(folder)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"docs folder {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / DOCS_MARKER).is_file():
-        raise OutputError(
-            f"docs folder {out} holds files not written by `linkage validate --docs`; "
-            "name a new or empty folder"
-        )
-    return out
+    return check_replaceable(folder, "docs folder")
 
 
 def write_docs(report: dict[str, Any], folder: str | Path) -> Path:
@@ -239,5 +226,4 @@ def write_docs(report: dict[str, Any], folder: str | Path) -> Path:
     out = check_docs_folder(folder)
     with atomic_folder(out) as tmp:
         (tmp / "index.html").write_text(render_html(report), encoding="utf-8")
-        (tmp / DOCS_MARKER).write_text("written by linkage validate --docs\n", encoding="utf-8")
     return out / "index.html"

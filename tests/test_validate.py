@@ -20,7 +20,8 @@ from quality_tables import CLEAN_SQL, SECRET
 from linkage import quality
 from linkage.cli import main
 from linkage.errors import ConfigError, OutputError
-from linkage.quality_report import DOCS_MARKER, format_summary, render_html, to_dict, write_docs
+from linkage.outputs import MARKER
+from linkage.quality_report import format_summary, render_html, to_dict, write_docs
 from linkage.validate import validate_input
 
 RAW = ["raw_case_outcomes", "raw_referrals", "raw_tips"]
@@ -116,7 +117,7 @@ def test_bad_suite_or_docs_folder_fails_before_reading(tmp_path: Path) -> None:
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
-    with pytest.raises(OutputError, match="holds files not written by"):
+    with pytest.raises(OutputError, match="files the toolkit did not write"):
         validate_input(missing, docs_dir=mine)
     assert (mine / "notes.txt").read_text() == "keep me"
     with pytest.raises(OutputError, match="is a folder; name a file"):
@@ -129,7 +130,7 @@ def test_docs_replace_only_their_own_folder(tmp_path: Path) -> None:
     write_docs(to_dict([]), docs)
     (docs / "stale.html").write_text("old")
     write_docs(to_dict([]), docs)  # a folder we wrote is replaced whole
-    assert sorted(p.name for p in docs.iterdir()) == [DOCS_MARKER, "index.html"]
+    assert sorted(p.name for p in docs.iterdir()) == [MARKER, "index.html"]
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match="is not a folder"):
         write_docs(to_dict([]), tmp_path / "file")
