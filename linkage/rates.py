@@ -314,6 +314,10 @@ def method_table(
         rows = rate_rows(counts, den, dim, labels)
         df = pd.DataFrame([r.__dict__ for r in rows]).rename(columns={"kind": "rate_kind"})
         df["n_referrals"] = np.repeat(den, RATES_PER_STRATUM).astype(np.int64)
+        # An additive correction (the primary's) can push a tiny cell past a bound; a
+        # rate is a share of referrals, so counts stay within [0, denominator].
+        df["numerator"] = df.numerator.clip(lower=0.0).where(
+            df.numerator <= df.denominator, df.denominator)
         df["estimate"] = np.where(df.denominator > 0, df.numerator / df.denominator.where(
             df.denominator > 0, 1), np.nan)
         if sims is None:
@@ -321,8 +325,8 @@ def method_table(
         else:
             lo, hi = _percentile(sims[d])
         est = df["estimate"].to_numpy()
-        df["ci_low"] = np.fmin(lo, est)
-        df["ci_high"] = np.fmax(hi, est)
+        df["ci_low"] = np.fmin(np.clip(lo, 0.0, 1.0), est)
+        df["ci_high"] = np.fmax(np.clip(hi, 0.0, 1.0), est)
         df["method"] = method
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
