@@ -100,6 +100,23 @@ def build_table(
     return table
 
 
+def query_file(
+    con: duckdb.DuckDBPyConnection,
+    relpath: str,
+    params: Mapping[str, Any] | None = None,
+) -> duckdb.DuckDBPyRelation:
+    """The query of ``sql/<relpath>`` as a relation, without building its table: the same
+    rows ``build_table`` would write, for another parameter value (e.g. the links at
+    another threshold).
+
+    Example:
+        >>> query_file(con, "marts/links.sql", {"threshold": 0.9}).df()  # doctest: +SKIP
+    """
+    query = sql_file(relpath).read_text(encoding="utf-8").strip().rstrip(";")
+    used = {k: v for k, v in (params or {}).items() if f"${k}" in query}
+    return con.sql(query, params=used or None)
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Whether ``table`` (or a view of that name) exists in the main schema."""
     rows = con.execute(

@@ -161,7 +161,8 @@ def estimate(
                     "probabilities and a 1%% missed-link rate")
     pis = {
         "deterministic": rt.Draw(pi_deterministic(inputs)),
-        "threshold": rt.Draw(pi_threshold(inputs, threshold)),
+        "threshold": rt.Draw(pi_threshold(
+            inputs, None if threshold is None else rt.link_mask(con, threshold))),
         "weighted": rt.Draw(pi_weighted(inputs)),
         "calibrated": primary_draw(inputs, fit),
     }
@@ -226,21 +227,16 @@ def pi_deterministic(inputs: rt.RateInputs) -> np.ndarray:
     return _per_referral(inputs, inputs.audit_pair.astype(float))
 
 
-def pi_threshold(inputs: rt.RateInputs, threshold: float | None = None) -> np.ndarray:
-    """Per-referral stages of the best link above ``threshold`` (None: the ``links`` table).
+def pi_threshold(inputs: rt.RateInputs, links: np.ndarray | None = None) -> np.ndarray:
+    """Per-referral stages of the links: ``inputs.link`` (the ``links`` table), or the
+    pair mask ``links`` (``rates.link_mask`` at another threshold: the same rule).
 
     Example:
-        >>> pi_threshold(inputs, 0.8).shape  # doctest: +SKIP
+        >>> pi_threshold(inputs, rt.link_mask(con, 0.8)).shape  # doctest: +SKIP
         (16625, 4)
     """
-    if threshold is None:
-        return _per_referral(inputs, inputs.link.astype(float))
-    prob = np.where(inputs.scored, np.nan_to_num(inputs.prob), -1.0)
-    order = np.lexsort((-prob, inputs.pair_ref))
-    first = np.r_[True, inputs.pair_ref[order][1:] != inputs.pair_ref[order][:-1]]
-    best = np.zeros(len(prob), dtype=bool)
-    best[order[first]] = True
-    return _per_referral(inputs, (best & (prob >= threshold)).astype(float))
+    chosen = inputs.link if links is None else links
+    return _per_referral(inputs, chosen.astype(float))
 
 
 def pi_weighted(inputs: rt.RateInputs) -> np.ndarray:

@@ -206,6 +206,30 @@ def load_inputs(con: duckdb.DuckDBPyConnection, censoring: Censoring) -> RateInp
     )
 
 
+def link_mask(con: duckdb.DuckDBPyConnection, threshold: float | None = None) -> np.ndarray:
+    """Which pairs of ``rates_pairs`` (in its order) are links: the ``links`` table, or
+    with ``threshold`` the links the same rule (``sql/marts/links.sql``) gives there.
+
+    Example:
+        >>> link_mask(con, 0.9).sum()  # doctest: +SKIP
+        15120
+    """
+    from linkage.db import query_file
+
+    links = "links" if threshold is None else "chosen_links"
+    if threshold is not None:
+        con.register("chosen_links", query_file(con, "marts/links.sql",
+                                                 {"threshold": float(threshold)}).to_arrow_table())
+    try:
+        rows = con.sql(
+            f"select l.referral_id is not null from rates_pairs as p left join {links} as l"
+            " using (referral_id, case_id) order by p.ref_idx, p.case_id").fetchnumpy()
+    finally:
+        if threshold is not None:
+            con.unregister("chosen_links")
+    return next(iter(rows.values())).astype(bool)
+
+
 def strata_codes(referrals: pd.DataFrame, dimension: str) -> tuple[np.ndarray, list[str]]:
     """Integer code of each referral's stratum in ``dimension`` and the stratum labels.
 

@@ -90,21 +90,37 @@ def threshold_sensitivity(
     censoring = rt.Censoring(end_date or rt.infer_end_date(con), window)
     inputs = rt.load_inputs(con, censoring)
     rng = np.random.default_rng(0)  # unused: the threshold method takes Wilson intervals
-    frames = [
-        rt.method_table(inputs, "threshold", rt.Draw(pi_threshold(inputs, float(t))), None, 1, rng)
-        .assign(threshold=float(t))
-        for t in sorted(set(thresholds))  # a handful of thresholds, each vectorised
-    ]
-    published = disclosure.suppress(
+    frames, own = [], []
+    for t in sorted(set(thresholds)):  # a handful of thresholds, each vectorised
+        mask = rt.link_mask(con, t)
+        if np.array_equal(mask, inputs.link):
+            own.append(float(t))  # the links themselves: published in conversion_rates
+            continue
+        frames.append(rt.method_table(inputs, "threshold", rt.Draw(pi_threshold(inputs, mask)),
+                                      None, 1, rng).assign(threshold=float(t)))
+    parts = [] if not frames else [disclosure.suppress(
         pd.concat(frames, ignore_index=True),
         min_numerator=suppress_below,
         min_denominator=min_denominator,
         group_by=("dimension", "stage", "rate_kind", "threshold"),
-    )
+    )]
+    # At the links' own threshold the rows are conversion_rates' threshold method as
+    # published, suppression included: recomputed and suppressed apart, they could show
+    # a count that table hides.
+    parts += [_published_threshold_rows(con).assign(threshold=t) for t in own]
+    published = pd.concat(parts, ignore_index=True)
     _build_from_frame(con, "marts/conversion_rates_threshold.sql", "rates_threshold_input",
                       published)
     log.info("threshold sensitivity of the rates at %d thresholds", len(frames))
     return con.table("conversion_rates_threshold")
+
+
+def _published_threshold_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """conversion_rates' rows of the threshold method, as published (offense types)."""
+    return con.sql(
+        "select 'offense_type' as dimension, offense_type as stratum, stage, rate_kind,"
+        " n_referrals, estimate, ci_low, ci_high, numerator, denominator, suppressed,"
+        " suppression from conversion_rates where method = 'threshold'").df()
 
 
 def truth_comparison(
