@@ -293,6 +293,8 @@ REFERRAL_CASE_FLOOR = 0.7
 CASE_PRIOR_EDGES = (0.0, 0.1, 0.3, REFERRAL_CASE_FLOOR, 1.0)
 """Bins of a case's best candidate probability for P(referral case) (coarse: audit cases
 with weak best candidates are few)."""
+CASE_PRIOR_PSEUDO = 20.0
+"""Pseudo-cases at the pooled curve in each bin of the arrested / not-arrested case prior."""
 SIBLING_SHARE = 1.0
 """Assumed share of a case subject's repeat referrals to the same agency that join the case
 (one investigation per suspect and agency). Not identifiable from the audit sample."""
@@ -455,10 +457,13 @@ def _case_prior(
         # arrested case is what a false link turns into a false arrest.
         arrested = np.zeros(n_case, dtype=bool)
         arrested[inputs.pair_case[inputs.stages[:, 1]]] = True
+        # Few audit cases fall in a middle bin of one group (often none), so each group's
+        # share is shrunk towards the pooled curve by CASE_PRIOR_PSEUDO pseudo-cases.
         for group in (arrested, ~arrested):
             n_g = np.bincount(b[group], minlength=len(coarse) - 1).astype(float)
             a_g = np.bincount(b[group], weights=weight[group], minlength=len(coarse) - 1)
-            share = np.where(top, 1.0, a_g / recording / np.maximum(n_g, 1))
+            share = (a_g / recording + CASE_PRIOR_PSEUDO * curve) / (n_g + CASE_PRIOR_PSEUDO)
+            share = np.where(top, 1.0, share)
             prior[group] = _pav(np.clip(share, 0, 1), n_g + 1)[b[group]]
     # every case by its bin, audit cases too: the model's prediction must be made the same
     # way for sampled and unsampled cases (pi_calibrated then uses what the audit knows)
