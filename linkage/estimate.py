@@ -62,9 +62,11 @@ PRIMARY_DESCRIPTION = (
     "whether to record a tip number, not the referral's identifiers) and that repeat "
     "referrals are missed as often as the first. 95% CI: bootstrap over audit cases "
     "(calibration, case prior, recording rate and correction refitted; the rare audit links "
-    "blocking missed drawn per offense type from a Jeffreys posterior of their count) x one "
-    "imputation of every referral's captured outcome per replicate, percentiles; targets "
-    "the realised share of these referrals"
+    "blocking missed drawn per offense type from a Jeffreys posterior of their count; a "
+    "variance floor for each offense type's correction from the mean squared error of all "
+    "audit cases, for cells whose own audit cases happen to hold no error) x one imputation "
+    "of every referral's captured outcome per replicate, percentiles; targets the realised "
+    "share of these referrals"
 )
 METHOD_DESCRIPTIONS: dict[str, str] = {
     "deterministic": "cybertip_ref join only; unmatched referrals count as unconverted; "
@@ -167,13 +169,16 @@ def estimate(
         "calibrated": primary_draw(inputs, fit),
     }
 
+    spread = correction_spread(inputs, fit)
+
     def draw_primary() -> rt.Draw:
         boot = refine(inputs, fit_calibration(inputs, rng=rng, sibling_share=share),
                       iterations=2)
         q = link_probabilities(inputs, boot)
         pi = pi_calibrated(inputs, boot)
         extra = (missed_correction(inputs, boot, q, missed_leads=False)
-                 + missed_leads_draw(inputs, boot, q, pi, rng))
+                 + missed_leads_draw(inputs, boot, q, pi, rng)
+                 + spread.draw(rng))
         return rt.Draw(pi, extra)
 
     draws = {"weighted": (lambda: pis["weighted"]), "calibrated": draw_primary}
@@ -649,6 +654,68 @@ def missed_leads_draw(inputs: rt.RateInputs, fit: CalibrationFit, q: np.ndarray,
         if targets.any():
             out[targets] += total / targets.sum()
     return out
+
+
+@dataclass(frozen=True)
+class CorrectionSpread:
+    """The spread the audit correction of each offense type would have if its audit cases
+    erred as often as the audit cases of all offense types do, beyond the spread its own
+    audit cases give (which a bootstrap sees, and which is nil when they happen to hold no
+    error): per offense type and stage an extra standard deviation, one shared normal draw
+    per offense type and interval replicate, spread evenly over its eligible referrals."""
+
+    codes: np.ndarray
+    per_referral_sd: np.ndarray  # (n_offense_types, 4), already divided by the referrals
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        z = rng.standard_normal(len(self.per_referral_sd))
+        return (z[:, None] * self.per_referral_sd)[self.codes]
+
+
+def correction_spread(inputs: rt.RateInputs, fit: CalibrationFit) -> CorrectionSpread:
+    """The pooled variance floor of the audit correction (see ``CorrectionSpread``).
+
+    With recording rate a, the correction of offense type g at stage s is a Horvitz-
+    Thompson total over its audit cases that reached s; its variance is about
+    (1 - a) / a^2 x the sum of their squared errors d. Errors are rare (most audit cases
+    are linked right), so that sum is often nil in a small cell although its unaudited
+    cases err like everyone else's. The pooled version takes the expected number of such
+    audit cases (a x the cell's captured links reaching s) x the mean squared error of
+    all audit cases that reached s; the floor is what it adds to the cell's own sum.
+
+    Example:
+        >>> correction_spread(inputs, fit_calibration(inputs)).draw(rng).shape  # doctest: +SKIP
+    """
+    codes, labels = rt.strata_codes(inputs.referrals, "offense_type")
+    k, n_stage = len(labels), inputs.stages.shape[1]
+    sd = np.zeros((k, n_stage))
+    rate = fit.recording_rate
+    if not rate or not inputs.audit_pair.any():
+        return CorrectionSpread(codes, sd)
+    q = link_probabilities(inputs, fit)
+    diff = np.where(inputs.audit_case, audit_truth(inputs, fit) - q, 0.0)
+    stages = inputs.stages.astype(float)
+    n_case = int(inputs.pair_case.max(initial=-1)) + 1
+    lead = np.full(n_case, -1)
+    lead[inputs.pair_case[inputs.audit_pair]] = codes[inputs.pair_ref[inputs.audit_pair]]
+    captured = pi_calibrated(inputs, fit)
+    eligible = inputs.eligible
+    n_eligible = np.bincount(codes[eligible], minlength=k).astype(float)
+    scale = (1.0 - rate) / rate ** 2
+    for j in range(n_stage):  # stages, four
+        err = np.bincount(inputs.pair_case, weights=diff * stages[:, j], minlength=n_case)
+        reached = np.bincount(inputs.pair_case, weights=stages[:, j] * inputs.audit_case,
+                              minlength=n_case) > 0
+        audited = reached & (lead >= 0)
+        if not audited.any():
+            continue
+        mean_sq = float(np.mean(err[audited] ** 2))
+        own = np.bincount(lead[audited], weights=err[audited] ** 2, minlength=k)
+        expected = rate * np.bincount(codes[eligible], weights=captured[eligible, j],
+                                      minlength=k)
+        floor = scale * np.clip(expected * mean_sq - own, 0.0, None)
+        sd[:, j] = np.sqrt(floor) / np.maximum(n_eligible, 1.0)
+    return CorrectionSpread(codes, sd)
 
 
 def primary_draw(inputs: rt.RateInputs, fit: CalibrationFit) -> rt.Draw:

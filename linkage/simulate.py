@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -118,6 +117,10 @@ def _truth_rates(con) -> pd.DataFrame:
     return pd.concat(rows)[["offense_type", "stage", "rate_kind", "truth"]]
 
 
+REPLICATES_FILE = "replicates.csv"
+SUMMARY_FILE = "summary.csv"
+
+
 def simulate(
     scenario: str | Path = "default",
     *,
@@ -125,10 +128,14 @@ def simulate(
     replicates: int,
     seed: int = 0,
     n_boot: int = 100,
-    workdir: str | Path | None = None,
+    out: str | Path | None = None,
     on_replicate: ReplicateCallback | None = None,
 ) -> SimulationResult:
     """Run ``replicates`` replicates (seeds ``seed``, ``seed + 1``, ...) and summarise.
+
+    With ``out``, each replicate's rows are appended to ``out/replicates.csv`` as soon as
+    it is done and ``out/summary.csv`` is rewritten, so a long run can be watched, and an
+    interrupted one resumes where it stopped (replicates already in the file are kept).
 
     Args:
         scenario: shipped scenario name or TOML path.
@@ -136,29 +143,33 @@ def simulate(
         replicates: number of replicates.
         seed: first replicate's seed.
         n_boot: bootstrap/imputation draws per replicate.
-        workdir: where replicate files go (a temporary folder, removed, by default).
+        out: folder for the replicate rows and the summary (None: kept in memory only).
         on_replicate: called with (replicate number, seconds) after each replicate.
 
     Example:
-        >>> simulate(scale=0.02, replicates=3).summary  # doctest: +SKIP
+        >>> simulate(scale=0.002, replicates=2, out="sim_out").summary  # doctest: +SKIP
     """
-    tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="linkage_sim_"))
-    frames = []
-    try:
-        for i in range(replicates):  # replicates, each a full pipeline run
-            t0 = time.perf_counter()
-            sc = load_scenario(scenario, scale=scale, seed=seed + i)
-            rep_dir = tmp / f"rep{i:04d}"
-            rows = run_replicate(sc, rep_dir, n_boot=n_boot, seed=seed + i)
-            shutil.rmtree(rep_dir, ignore_errors=True)
-            frames.append(rows.assign(replicate=i))
-            seconds = time.perf_counter() - t0
-            log.info("replicate %d of %d done in %.1f s", i + 1, replicates, seconds)
-            if on_replicate is not None:
-                on_replicate(i, seconds)
-    finally:
-        if workdir is None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    folder = Path(out) if out is not None else None
+    reps_path = folder / REPLICATES_FILE if folder else None
+    frames: list[pd.DataFrame] = []
+    if reps_path is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if reps_path.exists():
+            frames.append(pd.read_csv(reps_path))
+    start = int(frames[0]["replicate"].max()) + 1 if frames else 0
+    for i in range(start, replicates):  # replicates, each a full pipeline run
+        t0 = time.perf_counter()
+        sc = load_scenario(scenario, scale=scale, seed=seed + i)
+        with tempfile.TemporaryDirectory(prefix="linkage_sim_") as tmp:
+            rows = run_replicate(sc, tmp, n_boot=n_boot, seed=seed + i).assign(replicate=i)
+        frames.append(rows)
+        if reps_path is not None:
+            rows.to_csv(reps_path, mode="a", header=not reps_path.exists(), index=False)
+            summarise(pd.concat(frames)).to_csv(folder / SUMMARY_FILE, index=False)
+        seconds = time.perf_counter() - t0
+        log.info("replicate %d of %d done in %.1f s", i + 1, replicates, seconds)
+        if on_replicate is not None:
+            on_replicate(i, seconds)
     reps = pd.concat(frames, ignore_index=True)
     return SimulationResult(replicates=reps, summary=summarise(reps))
 
@@ -215,9 +226,14 @@ def sweep(
     replicates: int,
     seed: int = 0,
     n_boot: int = 100,
-    base: str = "default",
+    base: str | Path = "default",
+    out: str | Path | None = None,
+    on_replicate: ReplicateCallback | None = None,
 ) -> pd.DataFrame:
-    """Simulation summary for each value of one scenario knob (a ``value`` column added).
+    """Simulation summary for each value of one scenario knob (``knob`` and ``value``
+    columns added). The same seeds for every value, so the values differ by the knob only.
+    With ``out``, each value's replicates go to ``out/<knob>=<value>/`` (resumable) and
+    the combined table to ``out/sweep.csv``.
 
     Example:
         >>> sweep("corruption.noise", [1.0, 2.0], scale=0.02, replicates=2)  # doctest: +SKIP
@@ -225,8 +241,36 @@ def sweep(
     frames = []
     with tempfile.TemporaryDirectory(prefix="linkage_sweep_") as tmp:
         for value in values:
-            path = override_scenario(knob, value, tmp, base)
+            path = override_scenario(knob, value, tmp, str(base))
+            sub = Path(out) / f"{knob}={value:g}" if out is not None else None
             result = simulate(path, scale=scale, replicates=replicates, seed=seed,
-                              n_boot=n_boot)
+                              n_boot=n_boot, out=sub, on_replicate=on_replicate)
             frames.append(result.summary.assign(knob=knob, value=value))
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    if out is not None:
+        table.to_csv(Path(out) / "sweep.csv", index=False)
+    return table
+
+
+def format_summary(summary: pd.DataFrame, min_referrals: int = 1000,
+                   methods: Sequence[str] | None = None) -> str:
+    """The acceptance view of a summary as text: cumulative rates of the offense types
+    with at least ``min_referrals`` referrals on average, and ALL; bias and RMSE in
+    percentage points, coverage, per method side by side.
+
+    Example:
+        >>> print(format_summary(result.summary))  # doctest: +SKIP
+    """
+    cells = summary[summary.rate_kind == "cumulative"]
+    if methods is not None:
+        cells = cells[cells.method.isin(methods)]
+    cells = cells[(cells.offense_type == "ALL") | (cells.n_referrals >= min_referrals)]
+    if cells.empty:
+        return "(no cell with enough referrals)"
+    table = cells.assign(
+        bias_pp=(cells.bias * 100).round(3), rmse_pp=(cells.rmse * 100).round(3),
+        truth_pct=(cells.truth * 100).round(3), coverage=cells.coverage.round(3),
+    ).pivot_table(index=["offense_type", "stage", "replicates", "truth_pct"],
+                  columns="method", values=["bias_pp", "rmse_pp", "coverage"])
+    with pd.option_context("display.width", 250, "display.max_columns", 50):
+        return table.to_string()

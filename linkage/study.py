@@ -308,10 +308,6 @@ def format_summary(result: StudyResult) -> str:
         study written to study_out in 31 s
           report.html  report.md  conversion_rates.csv  links.parquet  manifest.json ...
     """
-    from linkage.contract import STAGES
-    from linkage.report_format import SUPPRESSED, count
-
-    stage_names = [s for s, _ in STAGES]
     secs = sum(result.stage_seconds.values())
     lines = [f"study written to {result.out} in {secs:.0f} s",
              "  " + "  ".join(n for n in OUTPUT_FILES if (result.out / n).exists())]
@@ -333,16 +329,31 @@ def format_summary(result: StudyResult) -> str:
     if not est:
         return "\n".join(lines + ["(no conversion rates: estimation stage unavailable)"])
     with result.connect() as con:
-        rows = con.sql("select offense_type, stage, n_referrals, estimate, suppressed from "
-                       "conversion_rates where is_primary and rate_kind = 'cumulative'"
-                       ).fetchall()
+        lines += headline_table(con, est["primary"])
+    return "\n".join(lines)
+
+
+def headline_table(con: duckdb.DuckDBPyConnection, primary: str) -> list[str]:
+    """The primary method's cumulative rates, offense type x stage in percent, as lines
+    (suppressed cells shown as such).
+
+    Example:
+        >>> print("\n".join(headline_table(con, "calibrated")))  # doctest: +SKIP
+    """
+    from linkage.contract import STAGES
+    from linkage.report_format import SUPPRESSED, count
+
+    stage_names = [s for s, _ in STAGES]
+    rows = con.sql("select offense_type, stage, n_referrals, estimate, suppressed from "
+                   "conversion_rates where is_primary and rate_kind = 'cumulative'"
+                   ).fetchall()
     cells = {(o, s): (n, e, sup) for o, s, n, e, sup in rows}
     offenses = ["ALL", *sorted({o for o, _ in cells} - {"ALL"})]
     width = max(len(o) for o in offenses)
-    lines.append(f"share of referrals reaching each stage ({est['primary']}, percent; "
-                 "95% CIs in report.html):")
-    lines.append(f"  {'offense type':<{width}} {'referrals':>9} "
-                 + " ".join(f"{s:>13}" for s in stage_names))
+    lines = [f"share of referrals reaching each stage ({primary}, percent; "
+             "95% CIs in conversion_rates / report.html):",
+             f"  {'offense type':<{width}} {'referrals':>9} "
+             + " ".join(f"{s:>13}" for s in stage_names)]
     for o in offenses:
         n = next((v[0] for (oo, _), v in cells.items() if oo == o), None)
         vals = []
@@ -350,4 +361,4 @@ def format_summary(result: StudyResult) -> str:
             _, e, sup = cells.get((o, s), (None, None, False))
             vals.append(SUPPRESSED if sup else "–" if e is None else f"{100 * e:.2f}%")
         lines.append(f"  {o:<{width}} {count(n):>9} " + " ".join(f"{v:>13}" for v in vals))
-    return "\n".join(lines)
+    return lines
