@@ -302,3 +302,18 @@ def test_missed_correction_is_zero_without_audit_cases():
     none = _tiny_inputs(audit_pair=np.zeros(4, bool), audit_case=np.zeros(4, bool))
     assert not missed_correction(none, _identity_fit([1.0] * 3)).any()
     assert not missed_correction(_tiny_inputs(), _identity_fit([1.0] * 3, None)).any()
+
+
+def test_correction_spread_floors_cells_whose_audit_cases_show_no_error():
+    """Recording rate 0.5 (scale (1 - a) / a^2 = 2). Investigation: audit cases C0 (error
+    0.2 - 0.2 = 0) and C1 (error 1), mean square 0.5; offense a already shows error 1 in
+    its own audit cases, offense b expects 0.5 x 0.8 = 0.4 of them: floor 2 x 0.4 x 0.5.
+    Arrest: only C1 (error 1); b expects 0.4: floor 2 x 0.4 x 1. Spread over b's 2."""
+    from linkage.estimate import correction_spread
+
+    spread = correction_spread(_tiny_inputs(), _identity_fit([1.0] * 3))
+    np.testing.assert_allclose(spread.per_referral_sd,
+                               [[0, 0, 0, 0], [np.sqrt(0.4) / 2, np.sqrt(0.8) / 2, 0, 0]])
+    draw = spread.draw(np.random.default_rng(1))
+    assert draw.shape == (4, 4) and not draw[:2].any()  # offense a: no floor
+    assert draw[2, 0] == draw[3, 0] != 0  # one shared draw, spread evenly over b

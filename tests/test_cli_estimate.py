@@ -1,0 +1,57 @@
+"""`linkage estimate` and `linkage simulate` through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from linkage.cli import main
+from test_estimate import make_study
+
+
+def test_estimate_writes_the_tables_and_prints_the_headline(tmp_path: Path) -> None:
+    db = tmp_path / "study.duckdb"
+    with duckdb.connect(str(db)) as con:
+        make_study(con)
+    result = CliRunner().invoke(main, ["estimate", "--db", str(db), "--n-boot", "10",
+                                       "--end-date", "2025-12-31", "--min-count", "0"])
+    assert result.exit_code == 0, result.output
+    assert "4 of 4 referrals with full follow-up" in result.output
+    assert "share of referrals reaching each stage (calibrated" in result.output
+    with duckdb.connect(str(db), read_only=True) as con:
+        methods = {r[0] for r in con.sql("select distinct method from conversion_rates"
+                                          ).fetchall()}
+    assert methods == {"deterministic", "threshold", "weighted", "calibrated"}
+
+
+def test_estimate_before_linkage_is_a_one_line_error(tmp_path: Path) -> None:
+    db = tmp_path / "empty.duckdb"
+    duckdb.connect(str(db)).close()
+    result = CliRunner().invoke(main, ["estimate", "--db", str(db)])
+    assert result.exit_code == 3
+    assert result.output.strip().splitlines() == [
+        f"error: {db} has no raw_referrals, scored_pairs, links: run `linkage load` and "
+        f"`linkage link --db {db}` first"]
+
+
+@pytest.mark.slow
+def test_simulate_scores_every_method_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    args = ["--quiet", "simulate", "--scale", "0.001", "--seed", "7", "--n-boot", "5",
+            "--out", str(out)]
+    first = CliRunner().invoke(main, [*args, "--replicates", "1"])
+    assert first.exit_code == 0, first.output
+    reps = pd.read_csv(out / "replicates.csv")
+    assert set(reps.method) == {"deterministic", "threshold", "weighted", "calibrated"}
+    assert reps.replicate.unique().tolist() == [0] and reps.truth.notna().any()
+    again = CliRunner().invoke(main, [*args, "--replicates", "2"])  # runs replicate 1 only
+    assert again.exit_code == 0, again.output
+    reps = pd.read_csv(out / "replicates.csv")
+    assert sorted(reps.replicate.unique().tolist()) == [0, 1]
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.replicates.max() == 2
+    assert {"bias", "rmse", "coverage"} <= set(summary.columns)
