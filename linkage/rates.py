@@ -302,18 +302,23 @@ def method_table(
     rng: np.random.Generator,
 ) -> pd.DataFrame:
     """Rates of one method for every dimension, with intervals (percentiles of ``draw``
-    replicates, or Wilson intervals when the method has no draws)."""
+    replicates, or Wilson intervals when the method has no draws).
+
+    Example:
+        >>> method_table(inputs, "threshold", Draw(pi), None, 1, rng).columns[:3].tolist()
+        ... # doctest: +SKIP
+        ['dimension', 'stratum', 'stage']
+    """
     eligible = inputs.eligible
     frames = []
-    dims = [(d, *strata_codes(inputs.referrals, d)) for d in STRATA]
+    dims = [_Dimension.of(inputs.referrals, d, eligible) for d in STRATA]
     sims = _simulate_counts(inputs, dims, draw, n_boot, rng) if draw else None
-    total = point.total()
-    for d, (dim, codes, labels) in enumerate(dims):
-        counts = aggregate(total, codes, len(labels), eligible)
-        den = aggregate(np.ones(len(codes)), codes, len(labels), eligible)[:, 0]
-        rows = rate_rows(counts, den, dim, labels)
+    total = np.asarray(point.total(), dtype=float)[eligible]
+    for d, dim in enumerate(dims):
+        counts = dim.aggregate(total)
+        rows = rate_rows(counts, dim.den, dim.name, dim.labels)
         df = pd.DataFrame([r.__dict__ for r in rows]).rename(columns={"kind": "rate_kind"})
-        df["n_referrals"] = np.repeat(den, RATES_PER_STRATUM).astype(np.int64)
+        df["n_referrals"] = np.repeat(dim.den, RATES_PER_STRATUM).astype(np.int64)
         df["estimate"] = np.where(df.denominator > 0, df.numerator / df.denominator.where(
             df.denominator > 0, 1), np.nan)
         if sims is None:
@@ -328,25 +333,59 @@ def method_table(
     return pd.concat(frames, ignore_index=True)
 
 
+@dataclass(frozen=True)
+class _Dimension:
+    """One stratum dimension over the eligible referrals, prepared once per table: the
+    replicate loop then aggregates with one ``bincount`` per dimension. Gives exactly
+    ``aggregate``'s sums (same additions in the same order), at national scale several
+    times faster: the mask, the denominators and the bin index are not rebuilt for every
+    replicate and stage."""
+
+    name: str
+    labels: list[str]
+    flat_bins: np.ndarray  # stratum * n_stages + stage, row-major over eligible referrals
+    den: np.ndarray  # eligible referrals per stratum, last = ALL
+
+    @classmethod
+    def of(cls, referrals: pd.DataFrame, name: str, eligible: np.ndarray) -> _Dimension:
+        codes, labels = strata_codes(referrals, name)
+        den = aggregate(np.ones(len(codes)), codes, len(labels), eligible)[:, 0]
+        n_stages = len(STAGE_NAMES)
+        flat = (codes[eligible][:, None] * n_stages + np.arange(n_stages)).ravel()
+        return cls(name, labels, flat, den)
+
+    def aggregate(self, values: np.ndarray, all_row: np.ndarray | None = None) -> np.ndarray:
+        """``aggregate(values_all, codes, n, eligible)`` given ``values_all[eligible]``;
+        ``all_row`` is ``values.sum(axis=0)`` when the caller has it (the same for every
+        dimension, so a replicate sums it once)."""
+        n_strata, n_stages = len(self.labels), values.shape[1]
+        out = np.empty((n_strata + 1, n_stages))
+        out[:n_strata] = np.bincount(self.flat_bins, weights=values.ravel(),
+                                     minlength=n_strata * n_stages).reshape(n_strata, n_stages)
+        out[n_strata] = values.sum(axis=0) if all_row is None else all_row
+        return out
+
+
 def _simulate_counts(
-    inputs: RateInputs, dims: list, draw: Callable[[], Draw], n_boot: int,
+    inputs: RateInputs, dims: list[_Dimension], draw: Callable[[], Draw], n_boot: int,
     rng: np.random.Generator,
 ) -> list[np.ndarray]:
     """Per dimension, (n_boot, n_strata + 1, 7) simulated rates: each replicate draws a
     ``Draw`` (refit, for the primary) and one imputed outcome per referral from its pi."""
     eligible = inputs.eligible
-    out = [np.empty((n_boot, len(labels) + 1, RATES_PER_STRATUM)) for _, _, labels in dims]
+    out = [np.empty((n_boot, len(dim.labels) + 1, RATES_PER_STRATUM)) for dim in dims]
     for b in range(n_boot):  # replicates, not referrals
         d_b = draw()
-        u = rng.random(inputs.n_referrals)
-        drawn = (u[:, None] < d_b.pi).astype(float)  # nested: pi non-increasing over stages
+        u = rng.random(inputs.n_referrals)  # one per referral, eligible or not: same stream
+        # nested: pi non-increasing over stages; only eligible referrals are ever summed
+        drawn = (u[eligible, None] < d_b.pi[eligible]).astype(float)
         if d_b.extra is not None:
-            drawn += d_b.extra
-        for d, (_, codes, labels) in enumerate(dims):
-            counts = aggregate(drawn, codes, len(labels), eligible)
-            den = aggregate(np.ones(len(codes)), codes, len(labels), eligible)[:, 0]
+            drawn += d_b.extra[eligible]
+        all_row = drawn.sum(axis=0)
+        for d, dim in enumerate(dims):
+            counts = dim.aggregate(drawn, all_row)
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[d][b, :, :4] = counts / den[:, None]
+                out[d][b, :, :4] = counts / dim.den[:, None]
                 out[d][b, :, 4:] = counts[:, 1:] / counts[:, :-1]
     return out
 
