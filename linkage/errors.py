@@ -66,3 +66,10 @@ class OutputError(ToolkitError):
     """An output location cannot be written (exists and is not ours, not writable, ...)."""
 
     exit_code = 7
+
+
+class BackendError(ToolkitError):
+    """An optional compute backend is unavailable (e.g. ``--backend spark`` without pyspark
+    or Java): names what is missing and how to install it."""
+
+    exit_code = 8

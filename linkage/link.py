@@ -52,8 +52,9 @@ import duckdb
 from splink import DuckDBAPI, Linker
 
 from linkage import link_model as lm
+from linkage.backend_spark import BACKENDS
 from linkage.db import build_table, quote_ident, quote_literal
-from linkage.errors import LinkModelError
+from linkage.errors import ConfigError, LinkModelError, ToolkitError
 from linkage.link_model import TemporalFit, fit_temporal
 from linkage.resources import package_data
 
@@ -144,6 +145,7 @@ def link(
     on_progress: ProgressCallback | None = None,
     u_max_pairs: float = 2e6,
     em_max_pairs: float = 2e6,
+    backend: str = "duckdb",
 ) -> LinkSummary:
     """Link referrals to case outcomes and write ``scored_pairs`` and ``links``.
 
@@ -157,12 +159,16 @@ def link(
         on_progress: called with the name of each step as it starts.
         u_max_pairs: random pairs sampled to estimate u.
         em_max_pairs: cap on pairs per EM block.
+        backend: where Splink trains and scores: ``"duckdb"`` (in-process) or ``"spark"``
+            (:mod:`linkage.backend_spark`; the model is retrained there from the same
+            settings). Staging, the temporal step and ``links`` are DuckDB either way.
 
     Returns:
         A ``LinkSummary`` with counts, the model, offline chart HTML and step timings.
 
     Raises:
         LinkModelError: the model cannot be trained or applied to these data.
+        BackendError: ``backend="spark"`` without pyspark or Java.
 
     Example:
         >>> from linkage.db import connect
@@ -173,6 +179,8 @@ def link(
     threshold = lm.DEFAULT_THRESHOLD if threshold is None else float(threshold)
     if not 0.0 < threshold <= 1.0:
         raise LinkModelError(f"threshold must be in (0, 1], got {threshold!r}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     timer = _Timer(on_progress)
 
     timer.step("staging")
@@ -187,9 +195,19 @@ def link(
 
     with tempfile.TemporaryDirectory(prefix="linkage_splink_") as tmp:
         work = _work_connection(con, tmp)
+        spark = None
         try:
             timer.step("train")
-            db_api = DuckDBAPI(work)
+            # --- backend: Spark (optional extra, imported only when asked for) ---
+            if backend == "spark":
+                from linkage.backend_spark import SparkBackend
+
+                spark = SparkBackend(tmp)
+                db_api = spark.api
+                spark.mirror_inputs(con, work, _STAGED)
+            else:
+                db_api = DuckDBAPI(work)
+            # --- end backend ---
             linker = _linker(con, db_api)
             lam = _train(linker, seed=seed, u_max_pairs=u_max_pairs, em_max_pairs=em_max_pairs)
             model = linker.misc.save_model_to_json()
@@ -201,16 +219,19 @@ def link(
             timer.step("predict")
             n_candidates = _count_candidates(linker)
             predictions = linker.inference.predict(threshold_match_probability=lm.SCORE_FLOOR)
-            temporal = _write_scored_pairs(con, work, predictions)
+            local = spark.to_duckdb(predictions, work) if spark else predictions
+            temporal = _write_scored_pairs(con, work, local)
 
             timer.step("charts")
             charts = _charts(linker, predictions, work, db_api)
-        except LinkModelError:
+        except ToolkitError:
             raise
         except Exception as exc:  # Splink raises many types; name the step that failed
             raise LinkModelError(f"Splink failed during '{timer.current}': {exc}") from exc
         finally:
             work.close()
+            if spark is not None:
+                spark.close()
 
     timer.step("links")
     build_table(con, "marts/links.sql", {"threshold": threshold})
@@ -263,6 +284,9 @@ class _Timer:
             log.debug("link step: %s", name)
             if self.on_progress is not None:
                 self.on_progress(name)
+
+
+_STAGED = {lm.CASES_DATASET: "stg_case_outcomes", lm.REFERRALS_DATASET: "stg_referrals"}
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
