@@ -44,27 +44,35 @@ REFERRALS_DATASET = "referrals"
 # Candidate pairs: the OR of these (each symmetric in l/r; no rule reads truth). The set
 # was chosen by looking at which true pairs of synthetic runs no rule found. Equi-join
 # parts keep each rule fast; a one-digit phone error leaves either the first or the last
-# five digits intact. All rules grow about linearly with the data except ``dob`` alone
-# (quadratic: ~0.1M pairs at 10% scale, ~10M at full scale). Agency + ZIP was dropped:
-# 4.1M pairs at 10% scale for 1.3% of true pairs, almost none of which scored >= 0.5.
+# five digits intact. Agency + ZIP was dropped: 4.1M pairs at 10% scale for 1.3% of true
+# pairs, almost none of which scored >= 0.5.
+# A rule on a common value alone grows quadratically with the data (pairs ~ N^2 / distinct
+# values): at national scale ``dob`` alone gave 8.3M pairs, surname + agency 7.5M, initial +
+# surname = e-mail name 7.4M and 3.2M, first + last name 3.8M - 33M candidates in all, most
+# of the linkage time, for a few hundred links no other rule found. Those rules are
+# narrowed by agency (state for the full name: cross-agency links with both names agreeing
+# are the point of that rule) or by the first initial, which grows linearly; measured at
+# full scale they keep 98.5% (dob) to 100% of the links only they found, and 7M candidates
+# remain (benchmarks/bench_scale.py; README "Scale").
 BLOCKING_RULES: tuple[str, ...] = (
     "l.email = r.email",
     "l.phone = r.phone",
     "l.username = r.username",
-    "l.first_name = r.first_name and l.last_name = r.last_name",
+    "l.first_name = r.first_name and l.last_name = r.last_name and l.state = r.state",
     "l.first_name = r.last_name and l.last_name = r.first_name",
     "l.last_name = r.last_name and l.dob = r.dob",
     "l.first_name = r.first_name and l.dob = r.dob",
-    "l.dob = r.dob",
-    "l.email_name = r.full_name",
-    "l.full_name = r.email_name",
-    "l.username_name = r.full_name",
-    "l.full_name = r.username_name",
-    "l.email_name = r.initial_last_name",
-    "l.initial_last_name = r.email_name",
+    "l.dob = r.dob and l.agency_id = r.agency_id",
+    "l.email_name = r.full_name and l.agency_id = r.agency_id",
+    "l.full_name = r.email_name and l.agency_id = r.agency_id",
+    "l.username_name = r.full_name and l.agency_id = r.agency_id",
+    "l.full_name = r.username_name and l.agency_id = r.agency_id",
+    "l.email_name = r.initial_last_name and l.agency_id = r.agency_id",
+    "l.initial_last_name = r.email_name and l.agency_id = r.agency_id",
     "left(l.phone, 5) = left(r.phone, 5) and l.agency_id = r.agency_id",
-    "right(l.phone, 5) = right(r.phone, 5)",
-    "l.agency_id = r.agency_id and l.last_name = r.last_name",
+    "right(l.phone, 5) = right(r.phone, 5) and l.agency_id = r.agency_id",
+    "l.agency_id = r.agency_id and l.last_name = r.last_name"
+    " and left(l.first_name, 1) = left(r.first_name, 1)",
 )
 
 # Deterministic rules for the prior (lambda): pairs agreeing on these are almost surely
