@@ -356,10 +356,11 @@ def _train(linker: Linker, *, seed: int, u_max_pairs: float, em_max_pairs: float
 
 
 def _count_candidates(linker: Linker) -> int:
-    records = linker.blocking_analysis.count_comparisons_from_blocking_rules(
-        record_sample_proportion=1.0
-    )
-    return int(sum(r["marginal_comparison_count"] for r in records))
+    # Materialise the blocked pairs that predict() scores next: Splink caches them, so
+    # blocking runs once (a separate exact count was a second blocking pass, a third of
+    # the prediction step at national scale).
+    blocked = linker.inference.compute_blocked_pairs_for_predict()
+    return int(blocked.query_sql("select count(*) as n from {this}").as_record_list()[0]["n"])
 
 
 def _write_scored_pairs(
