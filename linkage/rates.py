@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -186,6 +187,7 @@ def load_inputs(con: duckdb.DuckDBPyConnection, censoring: Censoring) -> RateInp
     build_table(con, "marts/rates_referrals.sql", params)
     build_table(con, "marts/rates_pairs.sql", params)
     refs = con.sql("select * from rates_referrals order by ref_idx").df()
+    _cache_codes_of(refs)
     pairs = con.sql("select * from rates_pairs order by ref_idx, case_idx").df()
     stage_cols = [f"reached_{s}" for s in STAGE_NAMES]
     log.info("rate inputs: %d referrals, %d pairs", len(refs), len(pairs))
@@ -209,12 +211,35 @@ def load_inputs(con: duckdb.DuckDBPyConnection, censoring: Censoring) -> RateInp
 def strata_codes(referrals: pd.DataFrame, dimension: str) -> tuple[np.ndarray, list[str]]:
     """Integer code of each referral's stratum in ``dimension`` and the stratum labels.
 
+    For the referrals frame of a ``RateInputs`` (built by ``load_inputs``, read-only by
+    convention) the result is computed once per dimension and the codes are returned as a
+    read-only array: the estimators ask for the same codes in every bootstrap replicate,
+    which at national scale cost more than the replicate's arithmetic.
+
     Example:
         >>> strata_codes(pd.DataFrame({"urgency": ["urgent", "not urgent"]}), "urgency")
         (array([1, 0]), ['not urgent', 'urgent'])
     """
+    entry = _CODES_CACHE.get(id(referrals))
+    if entry is not None and entry[0]() is referrals and dimension in entry[1]:
+        codes, labels = entry[1][dimension]
+        return codes, list(labels)
     codes, labels = pd.factorize(referrals[dimension].astype(str), sort=True)
-    return codes.astype(np.int64), [str(x) for x in labels]
+    result = codes.astype(np.int64), [str(x) for x in labels]
+    if entry is not None and entry[0]() is referrals:
+        result[0].setflags(write=False)
+        entry[1][dimension] = (result[0], tuple(result[1]))
+    return result
+
+
+# id(referrals frame) -> (weak reference to it, {dimension: (codes, labels)}); only frames
+# built by load_inputs are entered, and an entry goes when its frame is collected.
+_CODES_CACHE: dict[int, tuple[weakref.ref, dict[str, tuple[np.ndarray, tuple[str, ...]]]]] = {}
+
+
+def _cache_codes_of(referrals: pd.DataFrame) -> None:
+    key = id(referrals)
+    _CODES_CACHE[key] = (weakref.ref(referrals, lambda _: _CODES_CACHE.pop(key, None)), {})
 
 
 def aggregate(
