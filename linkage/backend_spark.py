@@ -185,7 +185,6 @@ class SparkBackend:
         if configured or context.getCheckpointDir() is None:
             context.setCheckpointDir(configured or str(Path(scratch) / "spark_checkpoints"))
         self.api = SparkAPI(spark_session=self.session, break_lineage_method="parquet")
-        self._views: list[str] = []
         log.info("Spark %s, master %s, checkpoints in %s", self.session.version,
                  context.master, context.getCheckpointDir())
 
@@ -208,7 +207,6 @@ class SparkBackend:
         no pandas: pyspark's pandas conversion warns under pandas 3)."""
         table = predictions.as_spark_dataframe().toArrow()
         work.register(name, table)
-        self._views.append(name)
         return LocalPredictions(name, table.num_rows)
 
     def close(self) -> None:
