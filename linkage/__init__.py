@@ -37,6 +37,7 @@ import types
 from typing import Any
 
 from linkage.errors import (
+    BackendError,
     ConfigError,
     ContractError,
     DataQualityError,
@@ -66,6 +67,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "BackendError",
     "ConfigError",
     "ContractError",
     "DataQualityError",

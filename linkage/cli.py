@@ -22,7 +22,8 @@ log = logging.getLogger("linkage")
 
 EXIT_CODES_HELP = """Exit codes: 0 ok, 2 bad command-line usage, 3 bad scenario or configuration,
 4 input violates the data contract, 5 data-quality gate failed, 6 linkage model failed,
-7 output cannot be written, 8 pseudonymisation key missing or too short, 1 internal error."""
+7 output cannot be written, 8 pseudonymisation key missing or too short, 9 backend
+unavailable (--backend spark without pyspark or Java), 1 internal error."""
 
 
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C (128 + SIGINT)
@@ -75,6 +76,15 @@ def _quiet_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
     return click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=callback,
                         help="No progress bars or summaries (errors only).")(func)
+
+
+def _backend_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--backend``: where Splink trains and scores (DuckDB in-process, or Spark)."""
+    return click.option(
+        "--backend", type=click.Choice(["duckdb", "spark"]), default="duckdb",
+        show_default=True,
+        help="Run Splink on DuckDB or on Spark (needs the [spark] extra and Java 17+; "
+             "the session is configured as the README's Spark section says).")(func)
 
 
 @click.group(epilog=EXIT_CODES_HELP)
@@ -234,11 +244,12 @@ def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path
               help="Match-probability threshold for links (default 0.5).")
 @click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
               help="Also save the trained Splink model JSON here.")
+@_backend_option
 @_quiet_option
 @click.pass_context
 @_handle_errors
 def link(ctx: click.Context, db_path: Path, threshold: float | None,
-         model_path: Path | None) -> None:
+         model_path: Path | None, backend: str) -> None:
     """Link referrals to case outcomes with Splink (unsupervised) and write `links`.
 
     Writes stg_* (standardised), scored_pairs (every candidate pair with its probability)
@@ -248,13 +259,15 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
     Example:
 
         linkage link --db study.duckdb --threshold 0.8
+
+        linkage link --db study.duckdb --backend spark
     """
     from linkage.db import connect
     from linkage.evaluate import evaluate, has_truth
     from linkage.link import link as run_link
 
     with connect(db_path) as con:
-        summary = run_link(con, threshold=threshold, model_path=model_path)
+        summary = run_link(con, threshold=threshold, model_path=model_path, backend=backend)
         _echo(ctx, f"{summary.n_candidate_pairs:,} candidate pairs, {summary.n_links:,} "
                    f"referrals linked at p >= {summary.threshold:g}")
         if has_truth(con):
@@ -396,12 +409,13 @@ def simulate(ctx: click.Context, scenario: str, scale: float, replicates: int, s
               show_default=True,
               help="Largest share of case records with stage dates out of order that is "
                    "quarantined (quarantine_case_outcomes); above it the run stops (exit 5).")
+@_backend_option
 @_quiet_option
 @click.pass_context
 @_handle_errors
 def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None,
         source: Path | None, out_dir: Path, threshold: float | None,
-        quarantine_tolerance: float) -> None:
+        quarantine_tolerance: float, backend: str) -> None:
     """Run a whole study: generate or load, validate, link, estimate, report.
 
     Writes study.duckdb, links.parquet, conversion_rates.csv, report.html, report.md,
@@ -416,7 +430,7 @@ def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None
 
     config = StudyConfig(scenario=scenario, scale=scale, seed=seed, input=source,
                          out=out_dir, threshold=threshold,
-                         quarantine_tolerance=quarantine_tolerance)
+                         quarantine_tolerance=quarantine_tolerance, backend=backend)
     with progress_bar("study", quiet=ctx.obj["quiet"]) as report:
         result = run_study(config, on_progress=report)
     _echo(ctx, format_summary(result))

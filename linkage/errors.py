@@ -80,3 +80,10 @@ class PseudonymKeyError(ToolkitError):
     """
 
     exit_code = 8
+
+
+class BackendError(ToolkitError):
+    """An optional compute backend is unavailable (e.g. ``--backend spark`` without pyspark
+    or Java): names what is missing and how to install it."""
+
+    exit_code = 9

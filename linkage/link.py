@@ -55,8 +55,9 @@ from splink import DuckDBAPI, Linker
 from linkage import link_model as lm
 from linkage import link_model_private
 from linkage._splink_em import run_em_session
+from linkage.backend_spark import BACKENDS
 from linkage.db import build_table, quote_ident, quote_literal
-from linkage.errors import LinkModelError
+from linkage.errors import ConfigError, LinkModelError, ToolkitError
 from linkage.link_model import TemporalFit, fit_temporal
 from linkage.resources import package_data
 
@@ -154,6 +155,7 @@ def link(
     u_max_pairs: float = 2e6,
     em_max_pairs: float = 2e6,
     model: ModuleType | None = None,
+    backend: str = "duckdb",
 ) -> LinkSummary:
     """Link referrals to case outcomes and write ``scored_pairs`` and ``links``.
 
@@ -170,12 +172,16 @@ def link(
         model: the model module (:mod:`linkage.link_model` or
             :mod:`linkage.link_model_private`); None = detected from the input
             (pseudonymised input carries a ``pseudo_scheme`` column).
+        backend: where Splink trains and scores: ``"duckdb"`` (in-process) or ``"spark"``
+            (:mod:`linkage.backend_spark`; the model is retrained there from the same
+            settings). Staging, the temporal step and ``links`` are DuckDB either way.
 
     Returns:
         A ``LinkSummary`` with counts, the model, offline chart HTML and step timings.
 
     Raises:
         LinkModelError: the model cannot be trained or applied to these data.
+        BackendError: ``backend="spark"`` without pyspark or Java.
 
     Example:
         >>> from linkage.db import connect
@@ -186,6 +192,8 @@ def link(
     threshold = lm.DEFAULT_THRESHOLD if threshold is None else float(threshold)
     if not 0.0 < threshold <= 1.0:
         raise LinkModelError(f"threshold must be in (0, 1], got {threshold!r}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     timer = _Timer(on_progress)
     spec = link_model_private.model_for(con) if model is None else model
     if spec is not lm:
@@ -203,9 +211,19 @@ def link(
 
     with tempfile.TemporaryDirectory(prefix="linkage_splink_") as tmp:
         work = _work_connection(con, tmp)
+        spark = None
         try:
             timer.step("train")
-            db_api = DuckDBAPI(work)
+            # --- backend: Spark (optional extra, imported only when asked for) ---
+            if backend == "spark":
+                from linkage.backend_spark import SparkBackend
+
+                spark = SparkBackend(tmp)
+                db_api = spark.api
+                spark.mirror_inputs(con, work, _STAGED)
+            else:
+                db_api = DuckDBAPI(work)
+            # --- end backend ---
             linker, inputs = _linker(con, db_api, spec)
             linker, lam = _train(linker, inputs, spec, seed=seed, u_max_pairs=u_max_pairs,
                                  em_max_pairs=em_max_pairs)
@@ -218,16 +236,19 @@ def link(
             timer.step("predict")
             n_candidates = _count_candidates(linker)
             predictions = linker.inference.predict(threshold_match_probability=lm.SCORE_FLOOR)
-            temporal = _write_scored_pairs(con, work, predictions, spec.MW_COLUMNS)
+            local = spark.to_duckdb(predictions, work) if spark else predictions
+            temporal = _write_scored_pairs(con, work, local, spec.MW_COLUMNS)
 
             timer.step("charts")
             charts = _charts(linker, predictions, work, db_api)
-        except LinkModelError:
+        except ToolkitError:
             raise
         except Exception as exc:  # Splink raises many types; name the step that failed
             raise LinkModelError(f"Splink failed during '{timer.current}': {exc}") from exc
         finally:
             work.close()
+            if spark is not None:
+                spark.close()
 
     timer.step("links")
     build_table(con, "marts/links.sql", {"threshold": threshold})
@@ -281,6 +302,9 @@ class _Timer:
             log.debug("link step: %s", name)
             if self.on_progress is not None:
                 self.on_progress(name)
+
+
+_STAGED = {lm.CASES_DATASET: "stg_case_outcomes", lm.REFERRALS_DATASET: "stg_referrals"}
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -353,10 +377,11 @@ def _train(linker: Linker, inputs: list[Any], model: ModuleType, *, seed: int,
 
 
 def _count_candidates(linker: Linker) -> int:
-    records = linker.blocking_analysis.count_comparisons_from_blocking_rules(
-        record_sample_proportion=1.0
-    )
-    return int(sum(r["marginal_comparison_count"] for r in records))
+    # Materialise the blocked pairs that predict() scores next: Splink caches them, so
+    # blocking runs once (a separate exact count was a second blocking pass, a third of
+    # the prediction step at national scale).
+    blocked = linker.inference.compute_blocked_pairs_for_predict()
+    return int(blocked.query_sql("select count(*) as n from {this}").as_record_list()[0]["n"])
 
 
 def _write_scored_pairs(

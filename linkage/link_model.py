@@ -44,27 +44,36 @@ REFERRALS_DATASET = "referrals"
 # Candidate pairs: the OR of these (each symmetric in l/r; no rule reads truth). The set
 # was chosen by looking at which true pairs of synthetic runs no rule found. Equi-join
 # parts keep each rule fast; a one-digit phone error leaves either the first or the last
-# five digits intact. All rules grow about linearly with the data except ``dob`` alone
-# (quadratic: ~0.1M pairs at 10% scale, ~10M at full scale). Agency + ZIP was dropped:
-# 4.1M pairs at 10% scale for 1.3% of true pairs, almost none of which scored >= 0.5.
+# five digits intact. Agency + ZIP was dropped: 4.1M pairs at 10% scale for 1.3% of true
+# pairs, almost none of which scored >= 0.5.
+# A rule on a common value alone grows quadratically with the data (pairs ~ N^2 / distinct
+# values): at national scale ``dob`` alone gave 8.3M pairs, surname + agency 7.5M, initial +
+# surname = e-mail name 7.4M and 3.2M, first + last name 3.8M - 33M candidates in all, most
+# of the linkage time, for a few hundred links no other rule found. Those rules are
+# narrowed by agency (state for the full name: cross-agency links with both names agreeing
+# are the point of that rule) or by the first initial. That divides each block by the
+# number of agencies (states, initials) - the growth is still ~quadratic, from a far smaller
+# base: 2.4M candidates at full scale. Measured there, the narrowed rules keep 98.5% (dob)
+# to 100% of the links only they found; F1 unchanged (README "Scale and benchmarks").
 BLOCKING_RULES: tuple[str, ...] = (
     "l.email = r.email",
     "l.phone = r.phone",
     "l.username = r.username",
-    "l.first_name = r.first_name and l.last_name = r.last_name",
+    "l.first_name = r.first_name and l.last_name = r.last_name and l.state = r.state",
     "l.first_name = r.last_name and l.last_name = r.first_name",
     "l.last_name = r.last_name and l.dob = r.dob",
     "l.first_name = r.first_name and l.dob = r.dob",
-    "l.dob = r.dob",
-    "l.email_name = r.full_name",
-    "l.full_name = r.email_name",
-    "l.username_name = r.full_name",
-    "l.full_name = r.username_name",
-    "l.email_name = r.initial_last_name",
-    "l.initial_last_name = r.email_name",
+    "l.dob = r.dob and l.agency_id = r.agency_id",
+    "l.email_name = r.full_name and l.agency_id = r.agency_id",
+    "l.full_name = r.email_name and l.agency_id = r.agency_id",
+    "l.username_name = r.full_name and l.agency_id = r.agency_id",
+    "l.full_name = r.username_name and l.agency_id = r.agency_id",
+    "l.email_name = r.initial_last_name and l.agency_id = r.agency_id",
+    "l.initial_last_name = r.email_name and l.agency_id = r.agency_id",
     "left(l.phone, 5) = left(r.phone, 5) and l.agency_id = r.agency_id",
-    "right(l.phone, 5) = right(r.phone, 5)",
-    "l.agency_id = r.agency_id and l.last_name = r.last_name",
+    "right(l.phone, 5) = right(r.phone, 5) and l.agency_id = r.agency_id",
+    "l.agency_id = r.agency_id and l.last_name = r.last_name"
+    " and left(l.first_name, 1) = left(r.first_name, 1)",
 )
 
 # Deterministic rules for the prior (lambda): pairs agreeing on these are almost surely
@@ -121,6 +130,13 @@ DEFAULT_THRESHOLD = 0.5
 SCORE_FLOOR = 0.001
 
 
+def _duckdb_level(sql_condition: str, label_for_charts: str | None = None) -> cll.CustomLevel:
+    """A custom level written in DuckDB SQL: Splink uses it as is on DuckDB and translates
+    it (sqlglot) for another backend, e.g. Spark (``--backend spark``)."""
+    return cll.CustomLevel(sql_condition, label_for_charts=label_for_charts,
+                           base_dialect_str="duckdb")
+
+
 def _first_name() -> cl.CustomComparison:
     # Personal: relatives share a surname, a phone and an address but not a first name, so
     # the first name is compared on its own (the surname is a household identifier).
@@ -131,7 +147,7 @@ def _first_name() -> cl.CustomComparison:
             cll.ExactMatchLevel(first).configure(tf_adjustment_column=first),
             cll.DamerauLevenshteinLevel(first, 1).configure(label_for_charts="within one edit"),
             cll.JaroWinklerLevel(first, 0.88).configure(label_for_charts="Jaro-Winkler >= 0.88"),
-            cll.CustomLevel(
+            _duckdb_level(
                 "first_name_l = last_name_r or first_name_r = last_name_l",
                 label_for_charts="first and last swapped",
             ),
@@ -153,8 +169,8 @@ def _dob() -> cl.CustomComparison:
         comparison_levels=[
             cll.NullLevel("dob"),
             cll.ExactMatchLevel("dob"),
-            cll.CustomLevel(swapped, label_for_charts="day and month swapped"),
-            cll.CustomLevel(two_of_three, label_for_charts="two of year/month/day equal"),
+            _duckdb_level(swapped, label_for_charts="day and month swapped"),
+            _duckdb_level(two_of_three, label_for_charts="two of year/month/day equal"),
             cll.ElseLevel(),
         ],
         output_column_name="dob",
@@ -177,47 +193,47 @@ def _household() -> cl.CustomComparison:
     )
     return cl.CustomComparison(
         comparison_levels=[
-            cll.CustomLevel(
+            _duckdb_level(
                 f"{surname} and {phone}", label_for_charts="surname and phone agree"
             ).configure(tf_adjustment_column="last_name"),
-            cll.CustomLevel(phone, label_for_charts="phone agrees, surname not"),
-            cll.CustomLevel(
+            _duckdb_level(phone, label_for_charts="phone agrees, surname not"),
+            _duckdb_level(
                 f"levenshtein(phone_l, phone_r) = 1 and ({surname} or {zip_})",
                 label_for_charts="phone one digit off, surname or ZIP agree",
             ),
             # a phone known on both sides that differs is evidence against (a relative
             # shares the household phone; the suspect's own record rarely changes it)
-            cll.CustomLevel(
+            _duckdb_level(
                 f"{differ} and {surname}", label_for_charts="phones differ, surname agrees"
             ),
-            cll.CustomLevel(differ, label_for_charts="phones differ"),
-            cll.CustomLevel(
+            _duckdb_level(differ, label_for_charts="phones differ"),
+            _duckdb_level(
                 f"{surname} and {zip_}", label_for_charts="surname and ZIP agree"
             ).configure(tf_adjustment_column="last_name"),
-            cll.CustomLevel(
+            _duckdb_level(
                 f"{surname} and {region}", label_for_charts="surname and state/agency agree"
             ).configure(tf_adjustment_column="last_name"),
-            cll.CustomLevel(surname, label_for_charts="surname agrees, place not").configure(
+            _duckdb_level(surname, label_for_charts="surname agrees, place not").configure(
                 tf_adjustment_column="last_name"
             ),
-            cll.CustomLevel(
+            _duckdb_level(
                 f"damerau_levenshtein(last_name_l, last_name_r) = 1 and ({zip_} or {region})",
                 label_for_charts="surname within one edit, place agrees",
             ),
-            cll.CustomLevel(zip_, label_for_charts="ZIP agrees only").configure(
+            _duckdb_level(zip_, label_for_charts="ZIP agrees only").configure(
                 tf_adjustment_column="zip"
             ),
             # Nothing comparable (each of surname, phone and ZIP missing on a side) is a
             # level of its own: missingness is the same for matches and non-matches, so
             # only the region speaks; folded into "agrees only" it would be penalised.
-            cll.CustomLevel(
+            _duckdb_level(
                 f"not ({comparable}) and {region}",
                 label_for_charts="only state/agency comparable, agrees",
             ),
-            cll.CustomLevel(
+            _duckdb_level(
                 f"not ({comparable})", label_for_charts="only state/agency comparable, differs"
             ),
-            cll.CustomLevel(region, label_for_charts="state or agency agrees only"),
+            _duckdb_level(region, label_for_charts="state or agency agrees only"),
             cll.ElseLevel(),
         ],
         output_column_name="household",
@@ -246,17 +262,17 @@ def _handle_name() -> cl.CustomComparison:
     )
     return cl.CustomComparison(
         comparison_levels=[
-            cll.CustomLevel(f"not ({applies})", label_for_charts="not applicable").configure(
+            _duckdb_level(f"not ({applies})", label_for_charts="not applicable").configure(
                 is_null_level=True
             ),
-            cll.CustomLevel(
+            _duckdb_level(
                 level("{h} = full_name_{y}"), label_for_charts="handle = other's full name"
             ),
-            cll.CustomLevel(
+            _duckdb_level(
                 level("{h} = initial_last_name_{y}"),
                 label_for_charts="handle = other's initial + last name",
             ),
-            cll.CustomLevel(
+            _duckdb_level(
                 level("damerau_levenshtein({h}, full_name_{y}) <= 2"),
                 label_for_charts="handle within 2 edits of other's full name",
             ),

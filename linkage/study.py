@@ -24,6 +24,7 @@ from typing import Any
 
 import duckdb
 
+from linkage.backend_spark import BACKENDS
 from linkage.db import connect, quote_literal, row_count, table_exists
 from linkage.errors import ConfigError, OutputError
 from linkage.outputs import atomic_folder
@@ -52,6 +53,7 @@ class StudyConfig:
         threshold: link threshold in (0, 1] (None = the linkage default, 0.5).
         quarantine_tolerance: largest share of case records with out-of-order stage dates
             that is quarantined rather than stopping the run.
+        backend: where Splink runs, ``"duckdb"`` or ``"spark"`` (see ``linkage.link``).
 
     Raises:
         ConfigError: a value out of range (names the field and what is allowed).
@@ -68,6 +70,7 @@ class StudyConfig:
     out: Path = Path("study_out")
     threshold: float | None = None
     quarantine_tolerance: float = 0.01
+    backend: str = "duckdb"
 
     def __post_init__(self) -> None:
         # Frozen: normalise the paths through object.__setattr__, once, here.
@@ -82,6 +85,8 @@ class StudyConfig:
         if not 0 <= self.quarantine_tolerance <= 1:
             problems.append(f"quarantine_tolerance: {self.quarantine_tolerance!r} must be in "
                             "[0, 1]")
+        if self.backend not in BACKENDS:
+            problems.append(f"backend: {self.backend!r} must be one of {', '.join(BACKENDS)}")
         if problems:
             raise ConfigError("study configuration: " + "; ".join(problems))
 
@@ -197,7 +202,7 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
                 dq = quality.gate(con, RAW_SUITES)
             with st.stage("link"):
                 linked = link(con, threshold=config.threshold, model_path=tmp / "model.json",
-                              seed=scenario.seed if scenario else 42)
+                              seed=scenario.seed if scenario else 42, backend=config.backend)
                 dq += quality.gate(con, LINK_SUITES)
                 linked.write_charts(tmp / "charts")
             truth = has_truth(con)
@@ -289,6 +294,7 @@ def _manifest(config: StudyConfig, scenario: Scenario | None, loaded: Any,
         "scenario": scenario.to_dict() if scenario else None,
         "seed": scenario.seed if scenario else None,
         "threshold": config.threshold,
+        "backend": config.backend,
         "input_sha256": {Path(k).name: v for k, v in loaded.sha256.items()},
         "truth_tables": truth_tables,
         "row_counts": {t: row_count(con, t) for t in tables},

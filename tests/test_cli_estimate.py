@@ -8,9 +8,9 @@ import duckdb
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_estimate import make_study
 
 from linkage.cli import main
-from test_estimate import make_study
 
 
 def test_estimate_writes_the_tables_and_prints_the_headline(tmp_path: Path) -> None:
