@@ -72,8 +72,9 @@ BLOCKING_RULES: tuple[str, ...] = (
     "l.initial_last_name = r.email_name and l.agency_id = r.agency_id",
     "left(l.phone, 5) = left(r.phone, 5) and l.agency_id = r.agency_id",
     "right(l.phone, 5) = right(r.phone, 5) and l.agency_id = r.agency_id",
-    "l.agency_id = r.agency_id and l.last_name = r.last_name"
-    " and left(l.first_name, 1) = left(r.first_name, 1)",
+    # surname + first initial within the agency, as the staged initial_last_name (an
+    # equi-join that pseudonymised tokens serve unchanged)
+    "l.agency_id = r.agency_id and l.initial_last_name = r.initial_last_name",
 )
 
 # Deterministic rules for the prior (lambda): pairs agreeing on these are almost surely
