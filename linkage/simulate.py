@@ -175,7 +175,12 @@ def simulate(
 
 
 def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
-    """Bias, RMSE and coverage per method x cell from replicate rows.
+    """Bias, RMSE and coverage per method x cell from replicate rows, with what explains
+    a coverage miss: the spread of the error over replicates (``sd``) against the mean
+    standard error the intervals imply (``mean_se``, width / 3.92): ``sd_over_se`` above 1
+    means intervals too narrow, and a ``bias`` of a few ``sd`` shifts them off the truth;
+    ``miss_low`` / ``miss_high`` are the shares of replicates whose interval lies wholly
+    below / above the truth.
 
     Example:
         >>> rows = pd.DataFrame({"method": ["m"] * 2, "offense_type": ["ALL"] * 2,
@@ -189,6 +194,9 @@ def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
     df["error"] = df["estimate"] - df["truth"]
     df["sq_error"] = df["error"] ** 2
     df["covered"] = (df["ci_low"] <= df["truth"]) & (df["truth"] <= df["ci_high"])
+    df["below"] = df["ci_high"] < df["truth"]
+    df["above"] = df["ci_low"] > df["truth"]
+    df["se"] = (df["ci_high"] - df["ci_low"]) / (2 * 1.959964)
     out = df.groupby(list(CELL_KEYS), as_index=False).agg(
         replicates=("error", "size"),
         n_referrals=("n_referrals", "mean"),
@@ -197,7 +205,12 @@ def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
         bias=("error", "mean"),
         rmse=("sq_error", lambda s: float(np.sqrt(s.mean()))),
         coverage=("covered", "mean"),
+        sd=("error", "std"),
+        mean_se=("se", "mean"),
+        miss_low=("below", "mean"),
+        miss_high=("above", "mean"),
     )
+    out["sd_over_se"] = out["sd"] / out["mean_se"].where(out["mean_se"] > 0)
     return out.sort_values(["rate_kind", "offense_type", "stage", "method"])
 
 

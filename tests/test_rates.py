@@ -108,6 +108,11 @@ def test_summarise_bias_rmse_coverage():
     assert out["bias"] == pytest.approx(0.1)
     assert out["rmse"] == pytest.approx(np.sqrt(0.02))
     assert out["coverage"] == pytest.approx(0.5)
+    # errors 0 and 0.2: sd 0.1414; widths 0.2 and 0.1 imply a mean se of 0.15 / 3.92
+    assert out["sd"] == pytest.approx(np.sqrt(0.02))
+    assert out["mean_se"] == pytest.approx(0.15 / (2 * 1.959964))
+    assert out["sd_over_se"] == pytest.approx(np.sqrt(0.02) / (0.15 / (2 * 1.959964)))
+    assert (out["miss_low"], out["miss_high"]) == (0.0, 0.5)  # the second CI lies above
 
 
 def test_override_scenario_changes_one_knob(tmp_path):
