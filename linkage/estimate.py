@@ -68,7 +68,7 @@ PRIMARY_DESCRIPTION = (
     "of every referral's captured outcome per replicate, percentiles; targets the realised "
     "share of these referrals. Measured in the toolkit's methodology simulation (default "
     "scenario, 10% scale, 100 replicates: docs/simulation.md) these intervals held the truth "
-    "in 75-87% of replicates in the large cells: too narrow, read them as a lower bound on "
+    "in 75-87% of replicates in most large cells: too narrow, read them as a lower bound on "
     "the uncertainty"
 )
 METHOD_DESCRIPTIONS: dict[str, str] = {
