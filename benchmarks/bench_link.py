@@ -15,19 +15,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing as mp
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-
-def _generate(scenario: str, scale: float, seed: int | None, out: str) -> None:
-    from linkage.generate import generate
-    from linkage.scenario import load_scenario
-
-    generate(load_scenario(scenario, scale=scale, seed=seed), out)
+from _common import generate_in_child  # benchmarks/_common.py, beside the script
 
 
 def _peak_rss_mb() -> float:
@@ -62,13 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         data = Path(args.data) if args.data else work / "data"
         if not args.data:
             t0 = time.perf_counter()
-            proc = mp.get_context("spawn").Process(
-                target=_generate, args=(args.scenario, args.scale, args.seed, str(data))
-            )
-            proc.start()
-            proc.join()
-            if proc.exitcode != 0:
-                print("generation failed", file=sys.stderr)
+            if not generate_in_child(args.scenario, args.scale, args.seed, str(data)):
                 return 1
             print(f"generate: {time.perf_counter() - t0:.1f} s (scale {args.scale})")
         db = work / "study.duckdb"

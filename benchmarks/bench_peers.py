@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing as mp
 import re
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from _common import generate_in_child  # benchmarks/_common.py, beside the script
 
 from linkage import link_model as lm
 
@@ -86,13 +86,6 @@ class Result:
     def f1(self) -> float:
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def _generate(scenario: str, scale: float, seed: int | None, out: str) -> None:
-    from linkage.generate import generate
-    from linkage.scenario import load_scenario
-
-    generate(load_scenario(scenario, scale=scale, seed=seed), out)
 
 
 def best_link_scores(con: duckdb.DuckDBPyConnection, scored: str, threshold: float,
@@ -294,12 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data) if args.data else work / "data"
     if not args.data:
         print(f"generating scale {args.scale} ...", file=sys.stderr, flush=True)
-        proc = mp.get_context("spawn").Process(
-            target=_generate, args=(args.scenario, args.scale, args.seed, str(data)))
-        proc.start()
-        proc.join()
-        if proc.exitcode != 0:
-            print("generation failed", file=sys.stderr)
+        if not generate_in_child(args.scenario, args.scale, args.seed, str(data)):
             return 1
     con = connect(work / "study.duckdb", threads=args.threads)
     load_input(data, con)

@@ -15,24 +15,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing as mp
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import generate_in_child  # benchmarks/_common.py, beside the script
+
 from linkage.disclosure import MIN_NUMERATOR
 
 KEY_ENV = "LINKAGE_BENCH_KEY"
 FALLBACK_KEY = "benchmark key: not secret, only for reproducible figures"
-
-
-def _generate(scenario: str, scale: float, seed: int | None, out: str) -> None:
-    from linkage.generate import generate
-    from linkage.scenario import load_scenario
-
-    generate(load_scenario(scenario, scale=scale, seed=seed), out)
 
 
 def _study(data: Path, db: Path, seed: int, n_boot: int) -> dict:
@@ -81,12 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     data = Path(args.data) if args.data else work / "data"
     if not args.data:
-        proc = mp.get_context("spawn").Process(
-            target=_generate, args=(args.scenario, args.scale, args.seed, str(data)))
-        proc.start()
-        proc.join()
-        if proc.exitcode != 0:
-            print("generation failed", file=sys.stderr)
+        if not generate_in_child(args.scenario, args.scale, args.seed, str(data)):
             return 1
     os.environ.setdefault(KEY_ENV, FALLBACK_KEY)
     t0 = time.perf_counter()
