@@ -252,17 +252,9 @@ def validate_table(
     table, stage = suite.meta["table"], suite.meta["stage"]
     if not table_exists(con, table):
         return SuiteResult(suite_name, table, stage, False, (), f"table {table} not found")
-    from duckdb_engine import ConnectionWrapper
-
     ctx = _context()
     ds_name = f"duckdb_{next(_names)}"
-    # Reuse the caller's database through a cursor: a second connection to the same file
-    # fails in-process, and an in-memory database would be a different, empty one.
-    ds = ctx.data_sources.add_sql(
-        ds_name,
-        connection_string="duckdb:///:memory:",
-        kwargs={"creator": lambda: ConnectionWrapper(con.cursor())},
-    )
+    ds = _duckdb_datasource(ctx, ds_name, con)
     try:
         batch_def = ds.add_table_asset(name=table, table_name=table)
         batch_def = batch_def.add_batch_definition_whole_table("all")
@@ -281,6 +273,21 @@ def validate_table(
         "suite %s on %s: %d expectations, %d failed", suite_name, table, len(results), n_failed
     )
     return SuiteResult(suite_name, table, stage, success, results)
+
+
+def _duckdb_datasource(ctx: Any, name: str, con: duckdb.DuckDBPyConnection) -> Any:
+    """A GX SQL datasource named ``name`` on the caller's DuckDB connection.
+
+    Through a cursor of ``con``: a second connection to the same file fails in-process, and
+    an in-memory database would be a different, empty one.
+    """
+    from duckdb_engine import ConnectionWrapper
+
+    return ctx.data_sources.add_sql(
+        name,
+        connection_string="duckdb:///:memory:",
+        kwargs={"creator": lambda: ConnectionWrapper(con.cursor())},
+    )
 
 
 def _position(r: Any) -> int:

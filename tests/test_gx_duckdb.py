@@ -32,14 +32,8 @@ _BAD_QUERY = "select cast(id || 'x' as int) as n from {batch} where cast(id || '
 
 def _validate(gx: Any, con: duckdb.DuckDBPyConnection, *suites: list[Any]) -> dict[str, Any]:
     """Validate each list of expectations in turn on one batch (one engine); results by type."""
-    from duckdb_engine import ConnectionWrapper
-
     ctx = quality._context()
-    ds = ctx.data_sources.add_sql(
-        "gx_duckdb_test",
-        connection_string="duckdb:///:memory:",
-        kwargs={"creator": lambda: ConnectionWrapper(con.cursor())},
-    )
+    ds = quality._duckdb_datasource(ctx, "gx_duckdb_test", con)
     try:
         batch = ds.add_table_asset(name="t", table_name="t").add_batch_definition_whole_table("a")
         batch = batch.get_batch()
@@ -105,14 +99,9 @@ def test_enable_is_idempotent(gx: Any) -> None:
 def _reflect_after_a_query(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Run one query on the persistent connection, then reflect the table's columns."""
     import sqlalchemy as sa
-    from duckdb_engine import ConnectionWrapper
 
     ctx = quality._context()
-    ds = ctx.data_sources.add_sql(
-        "gx_duckdb_reflect",
-        connection_string="duckdb:///:memory:",
-        kwargs={"creator": lambda: ConnectionWrapper(con.cursor())},
-    )
+    ds = quality._duckdb_datasource(ctx, "gx_duckdb_reflect", con)
     try:
         ds.add_table_asset(name="t", table_name="t")
         engine = ds.get_execution_engine()
