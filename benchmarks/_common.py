@@ -8,8 +8,8 @@ import sys
 
 
 def _generate(scenario: str, scale: float, seed: int | None, out: str) -> None:
-    from linkage.generate import generate
-    from linkage.scenario import load_scenario
+    from linkage.generation.scenario import load_scenario
+    from linkage.generation.writer import generate
 
     generate(load_scenario(scenario, scale=scale, seed=seed), out)
 

@@ -19,8 +19,8 @@ import tempfile
 
 CHILD = """
 import json, resource, sys, time
-from linkage.generate import generate
-from linkage.scenario import load_scenario
+from linkage.generation.writer import generate
+from linkage.generation.scenario import load_scenario
 scale, fmt, out = float(sys.argv[1]), sys.argv[2], sys.argv[3]
 t0 = time.perf_counter()
 summary = generate(load_scenario(scale=scale), out, fmt=fmt)

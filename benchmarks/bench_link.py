@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
 
     from linkage.db import connect
-    from linkage.evaluate import evaluate
-    from linkage.link import link
-    from linkage.load import load_input, load_truth
+    from linkage.ingest.load import load_input, load_truth
+    from linkage.linking.metrics import evaluate
+    from linkage.linking.run import link
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_link_"))
     work.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,7 @@ from typing import Any
 import duckdb
 from _common import generate_in_child  # benchmarks/_common.py, beside the script
 
-from linkage import link_model as lm
+from linkage.linking import model as lm
 
 FLOOR_FIELDS = ("first_name", "last_name", "dob", "email", "phone", "username", "zip")
 FLOOR_MIN_AGREEMENTS = 3
@@ -153,8 +153,8 @@ def run_floor(con: duckdb.DuckDBPyConnection) -> Result:
 
 def run_ours(con: duckdb.DuckDBPyConnection) -> tuple[Result, Result, float | None]:
     """Our ``link`` end to end, and its prediction step alone."""
-    from linkage.evaluate import evaluate
-    from linkage.link import link
+    from linkage.linking.metrics import evaluate
+    from linkage.linking.run import link
 
     t0 = time.perf_counter()
     summary = link(con)
@@ -280,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(lambda record: record.levelno >= logging.ERROR)
 
     from linkage.db import connect
-    from linkage.link import build_staging
-    from linkage.load import load_input, load_truth
+    from linkage.ingest.load import load_input, load_truth
+    from linkage.ingest.staging import build_staging
 
     work = Path(tempfile.mkdtemp(prefix="bench_peers_"))
     data = Path(args.data) if args.data else work / "data"

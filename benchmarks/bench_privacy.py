@@ -23,7 +23,7 @@ from pathlib import Path
 
 from _common import generate_in_child  # benchmarks/_common.py, beside the script
 
-from linkage.disclosure import MIN_NUMERATOR
+from linkage.estimation.disclosure import MIN_NUMERATOR
 
 KEY_ENV = "LINKAGE_BENCH_KEY"
 FALLBACK_KEY = "benchmark key: not secret, only for reproducible figures"
@@ -32,10 +32,10 @@ FALLBACK_KEY = "benchmark key: not secret, only for reproducible figures"
 def _study(data: Path, db: Path, seed: int, n_boot: int) -> dict:
     """Load, link, evaluate and estimate one input; return F1 and the primary rates."""
     from linkage.db import connect
-    from linkage.estimate import estimate
-    from linkage.evaluate import evaluate
-    from linkage.link import link
-    from linkage.load import load_input, load_truth
+    from linkage.estimation.run import estimate
+    from linkage.ingest.load import load_input, load_truth
+    from linkage.linking.metrics import evaluate
+    from linkage.linking.run import link
 
     db.unlink(missing_ok=True)
     con = connect(db)
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR)
-    from linkage.pseudonymize import pseudonymize
+    from linkage.ingest.pseudonyms import pseudonymize
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_privacy_"))
     work.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from linkage import quality  # noqa: E402
 from linkage.db import connect  # noqa: E402
-from linkage.quality_report import format_summary  # noqa: E402
+from linkage.quality.results import format_summary  # noqa: E402
 
 _TIPS = """
 create table raw_tips as select

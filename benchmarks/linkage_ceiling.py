@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from linkage import link_model as lm
+from linkage.linking import model as lm
 
 PATTERN = [f"round({c}, 1)" for c in lm.MW_COLUMNS] + ["gap_bucket", "same_agency",
                                                         "case_investigated"]

@@ -31,11 +31,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-from typing import Any
-
+from linkage._lazy import lazy_exports
 from linkage.errors import (
     BackendError,
     ConfigError,
@@ -48,22 +44,22 @@ from linkage.errors import (
 )
 
 _LAZY: dict[str, str] = {
-    "GenerateSummary": "linkage.generate",
-    "Scenario": "linkage.scenario",
+    "GenerateSummary": "linkage.generation",
+    "Scenario": "linkage.generation",
     "StudyConfig": "linkage.study",
     "StudyResult": "linkage.study",
-    "available_scenarios": "linkage.scenario",
+    "available_scenarios": "linkage.generation",
     "connect": "linkage.db",
-    "estimate": "linkage.estimate",
-    "evaluate": "linkage.evaluate",
-    "generate": "linkage.generate",
-    "link": "linkage.link",
-    "load_input": "linkage.load",
-    "load_truth": "linkage.load",
-    "load_scenario": "linkage.scenario",
+    "estimate": "linkage.estimation",
+    "evaluate": "linkage.linking",
+    "generate": "linkage.generation",
+    "link": "linkage.linking",
+    "load_input": "linkage.ingest",
+    "load_truth": "linkage.ingest",
+    "load_scenario": "linkage.generation",
     "run_study": "linkage.study",
     "validate_tables": "linkage.quality",
-    "write_report": "linkage.report",
+    "write_report": "linkage.reporting",
 }
 
 __all__ = [
@@ -79,33 +75,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use (PEP 562) and keep it."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'linkage' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """Keeps ``linkage.link`` (and ``estimate``, ``evaluate``, ``generate``) the functions.
-
-    Importing a submodule binds it as an attribute of its package, so the first
-    ``from linkage.link import ...`` anywhere would turn ``linkage.link`` into the module
-    ``linkage/link.py``. The API names win; the modules stay importable by their dotted
-    names (``from linkage.link import LinkSummary``).
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -140,9 +140,9 @@ def generate(ctx: click.Context, scenario: str, scale: float | None, seed: int |
 
         linkage generate --scale 0.01 --seed 7 --out data/ --format csv
     """
-    from linkage.generate import generate as run_generate
+    from linkage.generation.scenario import load_scenario
+    from linkage.generation.writer import generate as run_generate
     from linkage.progress import progress_bar
-    from linkage.scenario import load_scenario
 
     sc = load_scenario(scenario, scale=scale, seed=seed)
     with progress_bar("generate", quiet=ctx.obj["quiet"]) as report:
@@ -175,7 +175,7 @@ def load(ctx: click.Context, source: Path, db_path: Path, overwrite: bool) -> No
 
         linkage load --input data/ --db study.duckdb
     """
-    from linkage.load import load_to_file
+    from linkage.ingest.load import load_to_file
 
     summary = load_to_file(source, db_path, overwrite=overwrite)
     counts = ", ".join(f"{n:,} {t}" for t, n in summary.row_counts.items())
@@ -217,9 +217,9 @@ def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path
 
         linkage validate --input data/ --window 2024-01-01 2024-12-31 --json dq.json
     """
-    from linkage.quality import StudyWindow
-    from linkage.quality_report import format_summary
-    from linkage.validate import validate_input
+    from linkage.quality.results import format_summary
+    from linkage.quality.suites import StudyWindow
+    from linkage.quality.validate import validate_input
 
     start, end = (d.date() for d in window) if window else (None, None)
     study_window = StudyWindow.of(start, end, extract_date.date() if extract_date else None)
@@ -263,8 +263,8 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
         linkage link --db study.duckdb --backend spark
     """
     from linkage.db import connect
-    from linkage.evaluate import evaluate, has_truth
-    from linkage.link import link as run_link
+    from linkage.linking.metrics import evaluate, has_truth
+    from linkage.linking.run import link as run_link
 
     with connect(db_path) as con:
         summary = run_link(con, threshold=threshold, model_path=model_path, backend=backend)
@@ -311,10 +311,10 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
         linkage estimate --db study.duckdb --n-boot 200 --follow-up-days 365
     """
     from linkage.db import connect, table_exists
-    from linkage.disclosure import MIN_DENOMINATOR
     from linkage.errors import ConfigError
-    from linkage.estimate import estimate as run_estimate
-    from linkage.quality import gate
+    from linkage.estimation.disclosure import MIN_DENOMINATOR
+    from linkage.estimation.run import estimate as run_estimate
+    from linkage.quality.suites import gate
     from linkage.study import headline_table
 
     with connect(db_path) as con:
@@ -466,9 +466,9 @@ def pseudonymize(ctx: click.Context, source: Path, out_dir: Path, key_env: str,
 
         linkage pseudonymize --input data/ --out pseudo/ --key-env LINKAGE_KEY
     """
+    from linkage.ingest.pseudonyms import pseudonymize as run_pseudonymize
+    from linkage.ingest.pseudonyms import read_key
     from linkage.progress import progress_bar
-    from linkage.pseudonymize import pseudonymize as run_pseudonymize
-    from linkage.pseudonymize import read_key
 
     read_key(key_env)  # a missing or short key fails before any progress is drawn
     with progress_bar("pseudonymize", quiet=ctx.obj["quiet"]) as report:
@@ -488,7 +488,7 @@ def scenarios() -> None:
 
         linkage scenarios
     """
-    from linkage.scenario import available_scenarios
+    from linkage.generation.scenario import available_scenarios
 
     for name in available_scenarios():
         click.echo(name)

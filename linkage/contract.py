@@ -157,6 +157,13 @@ CONVERSION_RATES_COLUMNS = (
 )
 ALL_STRATUM = "ALL"
 
+# Pseudonymised input (``linkage pseudonymize``) carries these columns on referrals and case
+# outcomes: the scheme names its encodings, the key check (a keyed fingerprint) tells
+# whether both sides were tokenised with one key.
+PSEUDO_SCHEME = "linkage-pseudonym-v1"
+PSEUDO_MARKER = "pseudo_scheme"
+PSEUDO_KEY_CHECK = "pseudo_key_check"
+
 
 def raw_table_name(table: Table | str) -> str:
     """Name of the typed table the loader writes for a contract table (``raw_<name>``)."""

@@ -1,7 +1,7 @@
 """Methodology simulation: bias, RMSE and 95% CI coverage of every estimator, per cell.
 
 Each replicate generates a fresh synthetic study (its own seed), loads it, links it with
-Splink, runs :func:`linkage.estimate.estimate` without suppression and scores every
+Splink, runs :func:`linkage.estimation.run.estimate` without suppression and scores every
 method's cumulative and conditional rates against the truth. **The truth is the realised
 share of this replicate's referrals** that reached the stage under the same censoring rule
 as the estimators (``sql/marts/rates_truth.sql``, from ``truth_referrals``' true dates):
@@ -28,12 +28,11 @@ import numpy as np
 import pandas as pd
 
 from linkage.db import build_table, connect
-from linkage.estimate import estimate
-from linkage.generate import generate
-from linkage.link import link
-from linkage.load import load_input, load_truth
-from linkage.rates import STAGE_NAMES
-from linkage.scenario import Scenario, load_scenario
+from linkage.estimation import estimate
+from linkage.estimation.rates import STAGE_NAMES
+from linkage.generation import Scenario, generate, load_scenario
+from linkage.ingest import load_input, load_truth
+from linkage.linking import link
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ from typing import Any
 
 import duckdb
 
-from linkage.backend_spark import BACKENDS
 from linkage.db import connect, quote_literal, row_count, table_exists
 from linkage.errors import ConfigError, OutputError
+from linkage.generation import Scenario, load_scenario
+from linkage.linking import BACKENDS
 from linkage.outputs import atomic_folder
-from linkage.scenario import Scenario, load_scenario
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class StudyConfig:
         threshold: link threshold in (0, 1] (None = the linkage default, 0.5).
         quarantine_tolerance: largest share of case records with out-of-order stage dates
             that is quarantined rather than stopping the run.
-        backend: where Splink runs, ``"duckdb"`` or ``"spark"`` (see ``linkage.link``).
+        backend: where Splink runs, ``"duckdb"`` or ``"spark"`` (see ``linkage.linking.run``).
 
     Raises:
         ConfigError: a value out of range (names the field and what is allowed).
@@ -171,10 +171,9 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
         >>> run_study(StudyConfig(scale=0.002, out="/tmp/s")).has_truth  # doctest: +SKIP
         True
     """
-    from linkage import quality
-    from linkage.evaluate import evaluate, has_truth
-    from linkage.link import link
-    from linkage.load import load_input, load_truth
+    from linkage.ingest import load_input, load_truth, quarantine_stage_dates
+    from linkage.linking import evaluate, has_truth, link
+    from linkage.quality import suites as quality
 
     config = config or StudyConfig()
     _check_paths(config)
@@ -191,14 +190,14 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
             source = Path(config.input) if config.input else tmp / "data"
             if scenario is not None:
                 with st.stage("generate"):
-                    from linkage.generate import generate
+                    from linkage.generation.writer import generate
 
                     generated = generate(scenario, source, fmt="parquet").counts
             with st.stage("load"):
                 loaded = load_input(source, con)
                 truth_tables = load_truth(source / "truth", con) if source.is_dir() else []
             with st.stage("validate"):
-                quar = quality.quarantine_stage_dates(con, tolerance=config.quarantine_tolerance)
+                quar = quarantine_stage_dates(con, tolerance=config.quarantine_tolerance)
                 dq = quality.gate(con, RAW_SUITES)
             with st.stage("link"):
                 linked = link(con, threshold=config.threshold, model_path=tmp / "model.json",
@@ -218,7 +217,7 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
             manifest["linkage"] = _linkage_facts(linked)
             manifest["estimation"] = _estimation_facts(estimated)
             with st.stage("report"):
-                from linkage.report import write_report
+                from linkage.reporting.report import write_report
 
                 manifest["stage_seconds"] = dict(st.seconds)
                 write_report(con, tmp, manifest=manifest, quality_results=dq)
@@ -232,9 +231,9 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
 
 
 def _estimate(con: duckdb.DuckDBPyConnection, scenario: Scenario | None) -> Any:
-    """Conversion rates, when the estimation stage is installed (linkage.estimate)."""
+    """Conversion rates, when the estimation stage is installed (linkage.estimation.run)."""
     try:
-        from linkage.estimate import estimate
+        from linkage.estimation import estimate
     except ImportError:  # pragma: no cover - estimation lands separately
         log.warning("estimation stage not available: conversion_rates not computed")
         return None
@@ -347,7 +346,7 @@ def headline_table(con: duckdb.DuckDBPyConnection, primary: str) -> list[str]:
         >>> print("\n".join(headline_table(con, "calibrated")))  # doctest: +SKIP
     """
     from linkage.contract import STAGES
-    from linkage.report_format import SUPPRESSED, count
+    from linkage.reporting.format import SUPPRESSED, count
 
     stage_names = [s for s, _ in STAGES]
     rows = con.sql("select offense_type, stage, n_referrals, estimate, suppressed from "

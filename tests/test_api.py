@@ -29,8 +29,8 @@ def test_every_public_name_resolves_and_stage_names_stay_functions() -> None:
     for name in linkage.__all__:
         assert getattr(linkage, name) is not None, name
     # importing the stage modules must not shadow the functions of the same name
-    importlib.import_module("linkage.estimate")
-    from linkage.link import LinkSummary  # noqa: F401
+    importlib.import_module("linkage.estimation.run")
+    from linkage.linking.run import LinkSummary  # noqa: F401
 
     for name in ("link", "estimate", "evaluate", "generate", "write_report", "run_study"):
         assert callable(getattr(linkage, name)) and getattr(linkage, name).__name__ == name

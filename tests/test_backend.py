@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from linkage import backend_spark
 from linkage.cli import main
 from linkage.errors import BackendError, ConfigError
-from linkage.load import load_to_file
+from linkage.ingest.load import load_to_file
+from linkage.linking import spark as backend_spark
 from linkage.study import StudyConfig
 
 
@@ -65,7 +65,7 @@ def test_an_unknown_backend_is_a_configuration_error(tmp_path: Path, contract_ro
     with pytest.raises(ConfigError, match="backend: 'hadoop' must be one of duckdb, spark"):
         StudyConfig(backend="hadoop")
     from linkage.db import connect
-    from linkage.link import link
+    from linkage.linking.run import link
 
     db = tmp_path / "study.duckdb"
     load_to_file(contract_write(contract_rows), db)

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage import disclosure
-from linkage import rates as rt
+from linkage.estimation import disclosure
+from linkage.estimation import rates as rt
 
 STAGES = rt.STAGE_NAMES
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from linkage.evaluate import blocking_condition, evaluate
-from linkage.link import build_staging
-from linkage.link_model import BLOCKING_RULES
+from linkage.ingest.staging import build_staging
+from linkage.linking.metrics import blocking_condition, evaluate
+from linkage.linking.model import BLOCKING_RULES
 
 
 @pytest.fixture()

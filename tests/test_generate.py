@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from linkage.contract import CASE_OUTCOMES, INPUT_TABLES, REFERRALS, TIPS
-from linkage.generate import generate
-from linkage.scenario import SideCorruption, load_scenario
-from linkage.synth import calibrate, calibrate_cases, corrupt_dob
+from linkage.generation.draws import calibrate, calibrate_cases, corrupt_dob
+from linkage.generation.scenario import SideCorruption, load_scenario
+from linkage.generation.writer import generate
 
 
 @pytest.fixture(scope="module")

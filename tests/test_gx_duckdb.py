@@ -8,7 +8,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from linkage import _gx_duckdb, quality
+from linkage.quality import suites as quality
+from linkage.quality.suites import _gx_duckdb
 
 
 @pytest.fixture(scope="module")

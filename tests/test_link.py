@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from linkage.errors import LinkModelError
-from linkage.link import fit_temporal, link
+from linkage.linking.run import fit_temporal, link
 
 FIRST = [
     "james",

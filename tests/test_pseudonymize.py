@@ -14,14 +14,15 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage import link_model_private as lmp
 from linkage.cli import main
 from linkage.db import connect, sql_file
 from linkage.errors import LinkModelError, PseudonymKeyError
-from linkage.evaluate import evaluate
-from linkage.link import build_staging, link
-from linkage.load import load_input, load_truth
-from linkage.pseudonymize import MIN_KEY_BYTES, PseudonymKey, pseudonymize, read_key
+from linkage.ingest.load import load_input, load_truth
+from linkage.ingest.pseudonyms import MIN_KEY_BYTES, PseudonymKey, pseudonymize, read_key
+from linkage.ingest.staging import build_staging, uses_pseudonyms
+from linkage.linking import tokens as lmp
+from linkage.linking.metrics import evaluate
+from linkage.linking.run import link
 
 KEY = "test key: long enough, and only ever in this environment variable"
 OTHER_KEY = "another test key, also long enough to be accepted by the tool"
@@ -36,8 +37,8 @@ def key_env(monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from linkage.generate import generate
-    from linkage.scenario import load_scenario
+    from linkage.generation.scenario import load_scenario
+    from linkage.generation.writer import generate
 
     out = tmp_path_factory.mktemp("gen") / "data"
     generate(load_scenario("default", scale=0.001, seed=5), out)
@@ -179,7 +180,7 @@ def _encoded_pairs(contract_rows, contract_write, tmp_path: Path, pairs: list[tu
     pseudonymize(contract_write(rows), tmp_path / "p", key_env="LINKAGE_TEST_KEY")
     con = connect()
     load_input(tmp_path / "p", con)
-    build_staging(con, lmp)
+    build_staging(con, pseudonymised=True)
     return con
 
 
@@ -264,7 +265,7 @@ def test_pseudonymised_output_passes_linkage_load(generated: Path, tmp_path: Pat
                                        str(tmp_path / "study.duckdb")])
     assert result.exit_code == 0, result.output
     con = duckdb.connect(str(tmp_path / "study.duckdb"), read_only=True)
-    assert lmp.uses_pseudonyms(con)
+    assert uses_pseudonyms(con)
     con.close()
 
 
@@ -282,11 +283,11 @@ def test_one_side_pseudonymised_or_two_keys_are_model_errors(
     con.execute("create or replace table raw_case_outcomes as select * from "
                 f"read_parquet('{generated / 'case_outcomes.parquet'}')")
     with pytest.raises(LinkModelError, match="not pseudonymised"):
-        lmp.uses_pseudonyms(con)
+        uses_pseudonyms(con)
 
 
 def test_token_rules_mirror_the_clear_rules() -> None:
-    from linkage import link_model as lm
+    from linkage.linking import model as lm
 
     assert len(lmp.BLOCKING_RULES) == len(lm.BLOCKING_RULES)
     assert not any("(" in r for r in lmp.BLOCKING_RULES + lmp.EM_RULES)
@@ -304,8 +305,8 @@ def test_small_pseudonymised_study_links_about_as_well_as_the_clear_one(
     # Dice in place of edit distances: the F1 gap is a handful of fuzzy decisions. Measured
     # +0.0003 at 10% scale (17.5k true pairs) and +0.001 at 0.3%; at 0.5% (~880 true
     # pairs) one decision moves F1 by ~0.001, so 0.02 allows ~20 decisions either way.
-    from linkage.generate import generate
-    from linkage.scenario import load_scenario
+    from linkage.generation.scenario import load_scenario
+    from linkage.generation.writer import generate
 
     work = tmp_path_factory.mktemp("f1")
     generate(load_scenario("default", scale=0.005, seed=11), work / "data")

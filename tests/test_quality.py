@@ -13,10 +13,10 @@ import duckdb
 import pytest
 from quality_tables import CLEAN_SQL, SECRET, labels, suite_expectations
 
-from linkage import quality
 from linkage.contract import CASE_OUTCOMES, REFERRALS, TIPS
 from linkage.db import quote_ident
 from linkage.errors import ConfigError, DataQualityError
+from linkage.quality import suites as quality
 
 SUITES = [
     "conversion_rates",
@@ -415,7 +415,7 @@ def test_every_type_check_fails_on_a_retyped_column(
 
 def test_a_broken_query_does_not_hide_the_other_results(con: duckdb.DuckDBPyConnection) -> None:
     # The funnel query fails to bind without rate_kind; the inspector must still reflect
-    # the columns afterwards (see linkage._gx_duckdb), so only rate_kind checks fail.
+    # the columns afterwards (see linkage.quality._gx_duckdb), so only rate_kind checks fail.
     con.execute("alter table conversion_rates drop column rate_kind")
     result = quality.validate_table(con, "conversion_rates")
     errors = {labels("conversion_rates")[r.index]: r.error for r in result.failures}
@@ -463,7 +463,7 @@ def test_warnings_do_not_stop_the_gate(
 ) -> None:
     con.execute("update raw_case_outcomes set arrested_at = '2024-01-01' where case_id = 'C1'")
     con.execute("update stg_referrals set phone = '555', state = 'ca'")
-    with caplog.at_level(logging.WARNING, logger="linkage.quality"):
+    with caplog.at_level(logging.WARNING, logger="linkage.quality.suites"):
         results = quality.gate(con, ["raw_case_outcomes", "stg_referrals"])
     assert all(r.success for r in results)
     warned = {(r.severity, r.column) for res in results for r in res.failures}

@@ -9,7 +9,7 @@ import pytest
 
 from linkage.db import row_count
 from linkage.errors import DataQualityError
-from linkage.quarantine import quarantine_stage_dates
+from linkage.ingest.quarantine import quarantine_stage_dates
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_quarantine_removes_exactly_what_the_suite_warns_about(
 ) -> None:
     from quality_tables import CLEAN_SQL
 
-    from linkage import quality
+    from linkage.quality import suites as quality
 
     con.execute(CLEAN_SQL)
     # one row per pair of stages out of order (as in test_quality's "cases-stage-order")

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_estimate import END, make_study
 
-from linkage import rates as rt
 from linkage.db import build_table, connect
-from linkage.estimate import estimate
+from linkage.estimation import rates as rt
+from linkage.estimation.run import estimate
 from linkage.simulate import _truth_rates, override_scenario, summarise
 
 
@@ -116,7 +116,7 @@ def test_summarise_bias_rmse_coverage():
 
 
 def test_override_scenario_changes_one_knob(tmp_path):
-    from linkage.scenario import load_scenario
+    from linkage.generation.scenario import load_scenario
 
     path = override_scenario("completeness.small.email", 0.2, tmp_path)
     assert load_scenario(path).completeness.small.email == 0.2

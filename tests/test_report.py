@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from linkage import report_charts as ch
-from linkage.report import write_report
-from linkage.report_format import count, num, pct, rate_ci
+from linkage.reporting import charts as ch
+from linkage.reporting.format import count, num, pct, rate_ci
+from linkage.reporting.report import write_report
 
 SECRET = 0.4321  # a suppressed cell's value: must never reach the report
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from linkage.errors import ConfigError
-from linkage.scenario import available_scenarios, load_scenario
+from linkage.generation.scenario import available_scenarios, load_scenario
 
 
 def test_default_scenario_loads_with_overrides() -> None:

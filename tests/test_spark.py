@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from linkage.backend_spark import check_available
 from linkage.errors import BackendError
+from linkage.linking.spark import check_available
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -47,11 +47,11 @@ def _require_spark() -> None:
 def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     _require_spark()
     from linkage.db import connect
-    from linkage.evaluate import evaluate
-    from linkage.generate import generate
-    from linkage.link import link
-    from linkage.load import load_input, load_truth
-    from linkage.scenario import load_scenario
+    from linkage.generation.scenario import load_scenario
+    from linkage.generation.writer import generate
+    from linkage.ingest.load import load_input, load_truth
+    from linkage.linking.metrics import evaluate
+    from linkage.linking.run import link
 
     root = tmp_path_factory.mktemp("spark")
     data = root / "data"

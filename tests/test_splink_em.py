@@ -1,4 +1,4 @@
-"""The isolated Splink 5.0 workaround (linkage._splink_em, upstream splink#2333)."""
+"""The isolated Splink 5.0 workaround (linkage.linking._splink_em, upstream splink#2333)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from linkage._splink_em import ZERO_M_MESSAGE, run_em_session
+from linkage.linking._splink_em import ZERO_M_MESSAGE, run_em_session
 
 
 class _Linker:
@@ -27,13 +27,13 @@ class _Linker:
 
 
 def test_zero_m_session_is_skipped_and_the_linker_rebuilt(caplog, monkeypatch):
-    import linkage._splink_em as em
+    import linkage.linking._splink_em as em
 
     built = []
     monkeypatch.setattr(em, "Linker", lambda inputs, model, **kw: built.append((inputs, model))
                         or "rebuilt")
     linker = _Linker(ValueError(f"{ZERO_M_MESSAGE} of 1e-300. Values this small ..."))
-    with caplog.at_level(logging.WARNING, logger="linkage._splink_em"):
+    with caplog.at_level(logging.WARNING, logger="linkage.linking._splink_em"):
         out = run_em_session(linker, ["cases", "refs"], "l.email = r.email", max_pairs=10)
     assert out == "rebuilt" and built == [(["cases", "refs"], {"saved": True})]
     assert linker.calls == [("l.email = r.email", {"max_pairs": 10})]
@@ -51,15 +51,15 @@ def test_other_errors_propagate_and_a_clean_session_keeps_the_linker():
 def test_a_tiny_study_that_hits_the_upstream_error_still_links(tmp_path, caplog):
     """Scale 0.0005, seed 5: one EM block estimates m = 0 (seen with the shipped model)."""
     from linkage.db import connect
-    from linkage.generate import generate
-    from linkage.link import link
-    from linkage.load import load_input
-    from linkage.scenario import load_scenario
+    from linkage.generation.scenario import load_scenario
+    from linkage.generation.writer import generate
+    from linkage.ingest.load import load_input
+    from linkage.linking.run import link
 
     generate(load_scenario(scale=0.0005, seed=5), tmp_path / "data")
     con = connect(tmp_path / "s.duckdb")
     load_input(tmp_path / "data", con)
-    with caplog.at_level(logging.WARNING, logger="linkage._splink_em"):
+    with caplog.at_level(logging.WARNING, logger="linkage.linking._splink_em"):
         summary = link(con)
     assert summary.n_links > 0
     comparisons = {c["output_column_name"] for c in summary.model["comparisons"]}

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from linkage.contract import CASE_OUTCOMES, REFERRALS
-from linkage.link import build_staging
+from linkage.ingest.staging import build_staging
 
 STAGED = (
     "unique_id, referral_date, case_opened_date, agency_id, tip_ref, first_name, last_name, "

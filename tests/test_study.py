@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from linkage.cli import main
-from linkage.report_format import rate_ci
+from linkage.reporting.format import rate_ci
 
 pytestmark = pytest.mark.slow
 

@@ -17,12 +17,12 @@ import pytest
 from click.testing import CliRunner
 from quality_tables import CLEAN_SQL, SECRET
 
-from linkage import quality
 from linkage.cli import main
 from linkage.errors import ConfigError, OutputError
 from linkage.outputs import MARKER
-from linkage.quality_report import format_summary, render_html, to_dict, write_docs
-from linkage.validate import validate_input
+from linkage.quality import suites as quality
+from linkage.quality.results import format_summary, render_html, to_dict, write_docs
+from linkage.quality.validate import validate_input
 
 RAW = ["raw_case_outcomes", "raw_referrals", "raw_tips"]
 # Anything that would make a browser fetch from elsewhere when the page is opened.

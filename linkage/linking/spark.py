@@ -1,8 +1,8 @@
 """Splink's Spark backend for the identity step of linkage (``--backend spark``).
 
-Only the Splink part of :func:`linkage.link.link` runs on Spark: training (lambda, u by
+Only the Splink part of :func:`linkage.linking.run.link` runs on Spark: training (lambda, u by
 random sampling, m by EM), blocking and scoring of the candidate pairs. The model is the
-same Python settings as on DuckDB (:func:`linkage.link_model.settings`; custom SQL levels
+same Python settings as on DuckDB (:func:`linkage.linking.model.settings`; custom SQL levels
 are written in DuckDB SQL and marked ``base_dialect_str="duckdb"``, so Splink translates
 them), retrained on Spark: a DuckDB-trained model JSON does not run on Spark. Everything
 around it stays in the study's DuckDB: staging SQL before, and after it the scored pairs
@@ -139,7 +139,7 @@ def _new_session(threads: int) -> Any:
 @dataclass
 class LocalPredictions:
     """Splink predictions collected from Spark into the DuckDB work connection, shaped
-    like a Splink DuckDB result as far as :mod:`linkage.link` reads it."""
+    like a Splink DuckDB result as far as :mod:`linkage.linking.run` reads it."""
 
     physical_name: str
     n_rows: int

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from linkage.generation.scenario import Completeness, Lag, Scenario, SideCorruption
 from linkage.resources import package_data
-from linkage.scenario import Completeness, Lag, Scenario, SideCorruption
 
 HANDLE_WORDS = (
     "dark shadow silent wolf night star blue fire ice storm ghost angel lucky happy crazy "

@@ -14,7 +14,7 @@ import logging
 import os
 from typing import Any, ClassVar
 
-from linkage import _gx_duckdb
+from linkage.quality import _gx_duckdb
 
 
 @functools.cache

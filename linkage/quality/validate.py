@@ -26,8 +26,14 @@ import duckdb
 from linkage.contract import INPUT_TABLES
 from linkage.db import connect
 from linkage.errors import ContractError, DataQualityError, OutputError
-from linkage.quality import StudyWindow, SuiteResult, load_suite, suite_names, validate_tables
-from linkage.quality_report import check_docs_folder, to_dict, write_docs, write_json
+from linkage.quality.results import check_docs_folder, to_dict, write_docs, write_json
+from linkage.quality.suites import (
+    StudyWindow,
+    SuiteResult,
+    load_suite,
+    suite_names,
+    validate_tables,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,7 @@ class ValidationRun:
 
     Attributes:
         results: one result per suite run (empty after a contract violation).
-        report: the JSON report (see :func:`linkage.quality_report.to_dict`).
+        report: the JSON report (see :func:`linkage.quality.results.to_dict`).
         contract_error: the input's contract violation, if it could not be loaded.
         written: the report files written (JSON, ``index.html``).
     """
@@ -116,7 +122,7 @@ def _validate(source: Path, suite: str | None, window: StudyWindow) -> list[Suit
             return validate_tables(con, suites, window=window)
         finally:
             con.close()
-    from linkage.load import load_input
+    from linkage.ingest.load import load_input
 
     con = connect()
     try:

@@ -15,7 +15,7 @@ The match probability is built in two steps, neither of which reads truth:
 
 1. **Identity** (Splink): P(same person). lambda from deterministic rules with a stated
    recall assumption, u by seeded random sampling, m by EM on tight blocks
-   (:mod:`linkage.link_model`).
+   (:mod:`linkage.linking.model`).
 2. **Temporal**: one person is often in several referrals, but only some join the case,
    and identifiers cannot tell them apart. P(this referral is the case's | same person)
    is the posterior of a two-class mixture over the gap between referral and case
@@ -30,7 +30,7 @@ link and a missed link cost the same - they bias conversion rates by similar amo
 opposite directions, so neither is favoured; (2) the threshold that maximises expected F1
 is half the attainable F1 (Lipton, Elkan & Naryanaswamy 2014), about 0.5 when F1 is high.
 The probabilities are not guaranteed calibrated: the reliability table of
-:mod:`linkage.evaluate` shows how far off they are.
+:mod:`linkage.linking.metrics` shows how far off they are.
 
 Splink runs in its own in-memory DuckDB connection fed with Arrow copies of the staged
 tables, so none of its ``__splink__`` intermediates reach (and bloat) the study file; the
@@ -52,24 +52,19 @@ from typing import Any
 import duckdb
 from splink import DuckDBAPI, Linker
 
-from linkage import link_model as lm
-from linkage import link_model_private
-from linkage._splink_em import run_em_session
-from linkage.backend_spark import BACKENDS
 from linkage.db import build_table, quote_ident, quote_literal
 from linkage.errors import ConfigError, LinkModelError, ToolkitError
-from linkage.link_model import TemporalFit, fit_temporal
-from linkage.resources import package_data
+from linkage.ingest.staging import build_staging
+from linkage.linking import model as lm
+from linkage.linking import tokens as link_model_private
+from linkage.linking._splink_em import run_em_session
+from linkage.linking.model import TemporalFit, fit_temporal
+from linkage.linking.spark import BACKENDS
 
-__all__ = ["LinkSummary", "TemporalFit", "build_staging", "fit_temporal", "link"]
+__all__ = ["LinkSummary", "TemporalFit", "fit_temporal", "link"]
 
 log = logging.getLogger(__name__)
 
-STAGING_FILES = (
-    "staging/stg_nicknames.sql",
-    "staging/stg_referrals.sql",
-    "staging/stg_case_outcomes.sql",
-)
 ProgressCallback = Callable[[str], None]
 
 
@@ -93,7 +88,7 @@ class LinkSummary:
         charts: offline (self-contained) HTML of the model charts, by name.
         seconds: wall time of each step.
         pseudonymised: the input was pseudonymised (linked with
-            :mod:`linkage.link_model_private`).
+            :mod:`linkage.linking.tokens`).
     """
 
     n_referrals: int
@@ -129,22 +124,6 @@ class LinkSummary:
         return paths
 
 
-def build_staging(con: duckdb.DuckDBPyConnection, model: ModuleType = lm) -> None:
-    """Build ``stg_nicknames``, ``stg_referrals`` and ``stg_case_outcomes``.
-
-    Needs ``raw_referrals`` and ``raw_case_outcomes`` (as written by the loader). With
-    ``model`` = :mod:`linkage.link_model_private` (pseudonymised input) the tokens are
-    staged as they are (``sql/staging_pseudonymised/``): they were standardised before
-    they were tokenised.
-
-    Example:
-        >>> build_staging(con)  # doctest: +SKIP
-    """
-    params = {"nicknames_path": str(package_data("nicknames.csv"))}
-    for relpath in getattr(model, "STAGING_FILES", STAGING_FILES):
-        build_table(con, relpath, params)
-
-
 def link(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -169,11 +148,11 @@ def link(
         on_progress: called with the name of each step as it starts.
         u_max_pairs: random pairs sampled to estimate u.
         em_max_pairs: cap on pairs per EM block.
-        model: the model module (:mod:`linkage.link_model` or
-            :mod:`linkage.link_model_private`); None = detected from the input
+        model: the model module (:mod:`linkage.linking.model` or
+            :mod:`linkage.linking.tokens`); None = detected from the input
             (pseudonymised input carries a ``pseudo_scheme`` column).
         backend: where Splink trains and scores: ``"duckdb"`` (in-process) or ``"spark"``
-            (:mod:`linkage.backend_spark`; the model is retrained there from the same
+            (:mod:`linkage.linking.spark`; the model is retrained there from the same
             settings). Staging, the temporal step and ``links`` are DuckDB either way.
 
     Returns:
@@ -200,7 +179,7 @@ def link(
         log.info("pseudonymised input: linking on tokens and encodings")
 
     timer.step("staging")
-    build_staging(con, spec)
+    build_staging(con, pseudonymised=spec is not lm)
     n_ref = _count(con, "stg_referrals")
     n_case = _count(con, "stg_case_outcomes")
     if n_ref == 0 or n_case == 0:
@@ -216,7 +195,7 @@ def link(
             timer.step("train")
             # --- backend: Spark (optional extra, imported only when asked for) ---
             if backend == "spark":
-                from linkage.backend_spark import SparkBackend
+                from linkage.linking.spark import SparkBackend
 
                 spark = SparkBackend(tmp)
                 db_api = spark.api

@@ -1,45 +1,25 @@
-"""The generator's referrals, case outcomes and truth (see ``gen_records.StudyGenerator``).
+"""The generator's referrals, case outcomes and truth.
+
+Each function takes the running ``records.StudyGenerator`` (typed ``Any`` here so that
+this module does not import the one that imports it), reads its draws and adds its own.
 
 Outcomes follow the scenario's per-offense rates exactly in expectation: modifiers (urgency,
 missing contact identifiers, viral items, offenders abroad) are odds ratios around an
-intercept solved per offense type (``synth.calibrate``), so they move risk between referrals
+intercept solved per offense type (``draws.calibrate``), so they move risk between referrals
 without moving the calibrated rate.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-import duckdb
 import numpy as np
-import pyarrow as pa
 
-from linkage import synth
-from linkage.db import build_table, row_count
-
-if TYPE_CHECKING:
-    from linkage.gen_records import StudyGenerator
+from linkage.generation import draws
+from linkage.generation.arrow import build_from
 
 DAY = 86_400
 NONE = -1  # "stage not reached" in day arrays
-
-
-def put(con: duckdb.DuckDBPyConnection, name: str, cols: dict, nulls: dict | None = None) -> None:
-    """Expose numpy columns to DuckDB as an Arrow view (masked entries become NULL)."""
-    nulls = nulls or {}
-    con.register(name, pa.table({k: pa.array(v, mask=nulls.get(k)) for k, v in cols.items()}))
-
-
-def build_from(con: duckdb.DuckDBPyConnection, view: str, cols: dict, nulls: dict | None,
-               sql: str) -> None:
-    """Build the table of ``sql`` from draws ``cols`` exposed as ``view``; every draw must
-    become exactly one row (a lookup join that drops rows is a generator bug)."""
-    put(con, view, cols, nulls)
-    table = build_table(con, sql)
-    con.unregister(view)
-    n_in, n_out = len(next(iter(cols.values()))), row_count(con, table)
-    if n_in != n_out:
-        raise RuntimeError(f"generator bug: {sql} turned {n_in} draws into {n_out} rows")
 
 
 def _rank(x: np.ndarray) -> np.ndarray:
@@ -48,11 +28,11 @@ def _rank(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _build(g: StudyGenerator, view: str, cols: dict, nulls: dict, sql: str) -> None:
+def _build(g: Any, view: str, cols: dict, nulls: dict, sql: str) -> None:
     build_from(g.con, view, cols, nulls, sql)
 
 
-def draw_referrals(g: StudyGenerator) -> None:
+def draw_referrals(g: Any) -> None:
     """One referral per referred tip, plus second referrals of some tips to another agency."""
     sc, rng, noise, off = g.sc, g.rng_ref, g.noise, g.offense_arr
     mod, lags = sc.modifiers, sc.lags
@@ -61,8 +41,8 @@ def draw_referrals(g: StudyGenerator) -> None:
     tip = np.concatenate([np.arange(n_tip), second])
     n = len(tip)
     person, offense, urgent = g.person_of_tip[tip], g.incident[tip], g.urgent[tip]
-    lag = np.where(urgent, synth.lognormal_days(rng, lags.tip_to_referral_urgent, n),
-                   synth.lognormal_days(rng, lags.tip_to_referral, n))
+    lag = np.where(urgent, draws.lognormal_days(rng, lags.tip_to_referral_urgent, n),
+                   draws.lognormal_days(rng, lags.tip_to_referral, n))
     referred = g.received[tip] + (lag * DAY).astype(np.int64)
     place = g.people["place_idx"][person]
     agency = g.place_tf[place]
@@ -80,9 +60,9 @@ def draw_referrals(g: StudyGenerator) -> None:
                   + np.log(mod.no_contact_investigate) * no_contact
                   + np.log(mod.viral_investigate) * viral)
     cor = sc.corruption.referral
-    codes = synth.name_codes(rng, cor, noise, n, "")
+    codes = draws.name_codes(rng, cor, noise, n, "")
     del codes["nickname"], codes["swap"]
-    enriched_dob = synth.corrupt_dob(rng, g.people["dob_day"][person], cor, noise)
+    enriched_dob = draws.corrupt_dob(rng, g.people["dob_day"][person], cor, noise)
     exact = rng.random(n) < sc.enrichment.geolocation_exact
     geo_place = np.where(exact, place, g._place_in_state(rng, g.lk.place_state_idx[place]))
     num = _rank(referred)
@@ -103,11 +83,11 @@ def draw_referrals(g: StudyGenerator) -> None:
              "has_email": has["email"], "has_username": has["username"]}
 
 
-def _lag_days(rng: np.random.Generator, lag: synth.Lag, start: np.ndarray) -> np.ndarray:
-    return start + np.ceil(synth.lognormal_days(rng, lag, len(start))).astype(np.int64)
+def _lag_days(rng: np.random.Generator, lag: draws.Lag, start: np.ndarray) -> np.ndarray:
+    return start + np.ceil(draws.lognormal_days(rng, lag, len(start))).astype(np.int64)
 
 
-def _stages(g: StudyGenerator, opened: np.ndarray, arrested: np.ndarray,
+def _stages(g: Any, opened: np.ndarray, arrested: np.ndarray,
             charged: np.ndarray, convicted: np.ndarray) -> dict[str, np.ndarray]:
     """Stage days (NONE where not reached), each after the previous one."""
     rng, lags = g.rng_case, g.sc.lags
@@ -118,7 +98,7 @@ def _stages(g: StudyGenerator, opened: np.ndarray, arrested: np.ndarray,
             "charge": np.where(charged, c, NONE), "convict": np.where(convicted, v, NONE)}
 
 
-def draw_cases(g: StudyGenerator) -> None:
+def draw_cases(g: Any) -> None:
     """Cases for investigated referrals (one per person and agency), logged declined
     referrals (investigated = false) and cases from other sources; censored at end_date."""
     sc, rng, noise, off, r = g.sc, g.rng_case, g.noise, g.offense_arr, g.ref
@@ -133,7 +113,7 @@ def draw_cases(g: StudyGenerator) -> None:
     lead = order[np.r_[True, grp[order][1:] != grp[order][:-1]]]  # earliest, in group order
     g_offset = np.full(n_grp, -np.inf)
     np.maximum.at(g_offset, grp, r["inv_offset"])
-    p_inv = synth.calibrate_cases(g_offset, r["offense"][lead], grp, r["offense"],
+    p_inv = draws.calibrate_cases(g_offset, r["offense"][lead], grp, r["offense"],
                                   off["investigate"])
     g_inv = rng.random(n_grp) < p_inv
     r["investigated"] = g_inv[grp]
@@ -142,7 +122,7 @@ def draw_cases(g: StudyGenerator) -> None:
     case_of_group[g_inv] = np.arange(int(g_inv.sum()))
     case_of = case_of_group[grp[inv]]
     n_rc = int(g_inv.sum())
-    start = r["referred"][inv] + (synth.lognormal_days(
+    start = r["referred"][inv] + (draws.lognormal_days(
         rng, sc.lags.referral_to_investigation, len(inv)) * DAY).astype(np.int64)
     opened = np.full(n_rc, np.iinfo(np.int64).max)
     np.minimum.at(opened, case_of, start)
@@ -150,7 +130,7 @@ def draw_cases(g: StudyGenerator) -> None:
     lo = r["offense"][lead]
     offset = (np.log(mod.urgent_arrest) * r["urgent"][lead]
               + np.log(mod.abroad_arrest) * r["abroad"][lead])
-    p_arrest = synth.calibrate_cases(offset, lo, case_of, r["offense"][inv], off["arrest"])
+    p_arrest = draws.calibrate_cases(offset, lo, case_of, r["offense"][inv], off["arrest"])
     arrested = rng.random(n_rc) < p_arrest
     charged = arrested & (rng.random(n_rc) < off["charge"][lo])
     convicted = charged & (rng.random(n_rc) < off["convict"][lo])
@@ -158,7 +138,7 @@ def draw_cases(g: StudyGenerator) -> None:
 
     n_ref = len(r["num"])
     dl = np.flatnonzero(~r["investigated"] & (rng.random(n_ref) < sc.volume.declined_logged_share))
-    dl_open = (r["referred"][dl] + (synth.lognormal_days(
+    dl_open = (r["referred"][dl] + (draws.lognormal_days(
         rng, sc.lags.referral_to_investigation, len(dl)) / 3 * DAY).astype(np.int64)) // DAY
     no = np.zeros(len(dl), dtype=bool)
     st_dl = _stages(g, dl_open, no, no, no)
@@ -182,9 +162,9 @@ def draw_cases(g: StudyGenerator) -> None:
     affiliate = g.aff_start + state * sc.agencies.affiliates_per_state + rng.integers(
         0, sc.agencies.affiliates_per_state, n)
     agency = np.where(from_ref & (rng.random(n) < cr.other_agency_share), affiliate, agency)
-    offense = np.concatenate([lo, r["offense"][dl], synth.choice(rng, off["share"], n_oc)])
+    offense = np.concatenate([lo, r["offense"][dl], draws.choice(rng, off["share"], n_oc)])
     mismatch = rng.random(n) < cr.charge_label_mismatch
-    offense = np.where(mismatch, synth.choice(rng, off["share"], n), offense)
+    offense = np.where(mismatch, draws.choice(rng, off["share"], n), offense)
     moved = rng.random(n) < cr.moved
     place = np.where(moved, g._place_in_state(rng, state), place)
     safe = np.maximum(lead_ref, 0)
@@ -192,11 +172,11 @@ def draw_cases(g: StudyGenerator) -> None:
     email_source = np.where(had_email & (rng.random(n) < cr.email_from_referral), 1,
                             np.where(rng.random(n) < cr.email_otherwise, 2, 0)).astype(np.int8)
     cor = sc.corruption.case
-    phone, phone_style = synth.corrupt_phone(rng, g.people["phone"][person], cor, noise)
-    e_style, e_ws = synth.email_style(rng, cor, noise, n)
-    codes = synth.name_codes(rng, cor, noise, n, "")
+    phone, phone_style = draws.corrupt_phone(rng, g.people["phone"][person], cor, noise)
+    e_style, e_ws = draws.email_style(rng, cor, noise, n)
+    codes = draws.name_codes(rng, cor, noise, n, "")
     codes["nickname_flag"] = codes.pop("nickname")
-    dob = synth.corrupt_dob(rng, g.people["dob_day"][person], cor, noise)
+    dob = draws.corrupt_dob(rng, g.people["dob_day"][person], cor, noise)
 
     end = end_day
     keep = st["opened"] <= end
@@ -207,10 +187,10 @@ def draw_cases(g: StudyGenerator) -> None:
         "case_num": case_num, "agency_idx": agency.astype(np.int32),
         "opened_at": st["opened"].astype("datetime64[D]"),
         "person_idx": person.astype(np.int64), "first_idx": g.people["first_idx"][person],
-        "has_name": rng.random(n) < synth.present(cr.name, noise),
-        "has_dob": rng.random(n) < synth.present(cr.dob, noise),
-        "has_phone": rng.random(n) < synth.present(cr.phone, noise),
-        "has_address": rng.random(n) < synth.present(cr.address, noise),
+        "has_name": rng.random(n) < draws.present(cr.name, noise),
+        "has_dob": rng.random(n) < draws.present(cr.dob, noise),
+        "has_phone": rng.random(n) < draws.present(cr.phone, noise),
+        "has_address": rng.random(n) < draws.present(cr.address, noise),
         "place_idx": place, **codes, "dob": dob.astype(np.int64).astype("datetime64[D]"),
         "phone": phone, "phone_style": phone_style, "email_source": email_source,
         "email_style": e_style, "email_ws": e_ws,
@@ -239,7 +219,7 @@ def draw_cases(g: StudyGenerator) -> None:
                "n_referral_cases": n_rc, "n_declined": len(dl), "n_other": n_oc}
 
 
-def write_truth(g: StudyGenerator) -> dict[str, int]:
+def write_truth(g: Any) -> dict[str, int]:
     """Build ``truth_links`` and ``truth_referrals``; return true counts per referral."""
     r, c = g.ref, g.cases
     cof = c["case_of_ref"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
-from linkage.report_format import pct, rate_ci
+from linkage.reporting.format import pct, rate_ci
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 BLUE, ORANGE, SKY, GREEN, VERMILLION, GREY = (

@@ -1,6 +1,6 @@
 """The generator's records: tips, referrals, case outcomes and truth, drawn in a fixed order.
 
-Each step draws numpy arrays (``synth``), exposes them to DuckDB as Arrow views and builds
+Each step draws numpy arrays (``draws``), exposes them to DuckDB as Arrow views and builds
 the table named for its SQL file (``sql/generate/gen_*.sql``). Truth (who is who, which
 stages each referral really reached, uncensored) is kept in numpy and written at the end.
 """
@@ -12,10 +12,11 @@ from collections.abc import Callable
 import duckdb
 import numpy as np
 
-from linkage import gen_outcomes, synth
 from linkage.db import sql_file
-from linkage.gen_outcomes import build_from, put
-from linkage.scenario import Scenario
+from linkage.generation import draws
+from linkage.generation import outcomes as gen_outcomes
+from linkage.generation.arrow import build_from, put
+from linkage.generation.scenario import Scenario
 
 CHUNK = 1_000_000  # tips drawn and assembled per batch: bounds memory at national scale
 DAY = 86_400
@@ -39,7 +40,7 @@ class StudyGenerator:
         streams = np.random.SeedSequence(sc.seed).spawn(6)
         (self.rng_tips, self.rng_people, self.rng_ref, self.rng_case, self.rng_other,
          self.rng_bulk) = (np.random.default_rng(s) for s in streams)
-        self.lk = synth.load_lookups()
+        self.lk = draws.load_lookups()
         self.noise = sc.corruption.noise
         self.offense_arr = {k: np.array([getattr(o, k) for o in sc.offense]) for k in (
             "share", "tip_share", "urgent_share", "abroad_share", "investigate", "arrest",
@@ -102,7 +103,7 @@ class StudyGenerator:
             "g_surnames": {"name": lk.surnames},
             "g_places": {"state": lk.place_state, "city": lk.place_city, "zip": lk.place_zip},
             "g_domains": {"domain": [d for d, _ in sc.email_domains]},
-            "g_words": {"word": list(synth.HANDLE_WORDS)},
+            "g_words": {"word": list(draws.HANDLE_WORDS)},
             "g_esps": {"name": [f"ESP-{k + 1:03d}" for k in range(sc.reporters.n_esp)]},
             "g_incidents": {"incident_type": [o.incident_type for o in sc.offense]},
             "g_offenses": {"name": [o.name for o in sc.offense],
@@ -138,26 +139,26 @@ class StudyGenerator:
         w[0] = rep.top_esp_share
         rest = 1.0 / np.arange(2, rep.n_esp + 1) ** rep.zipf_exponent
         w[1:] = (1 - rep.top_esp_share) * rest / rest.sum()
-        self.reporter = synth.choice(rng, w, n)
+        self.reporter = draws.choice(rng, w, n)
         self.reporter[rng.random(n) < rep.public_share] = -1
-        comp = np.empty((rep.n_esp + 1, len(synth.COMPLETENESS_FIELDS)))
-        large = synth.completeness_row(sc.completeness.large)
-        small = synth.completeness_row(sc.completeness.small)
+        comp = np.empty((rep.n_esp + 1, len(draws.COMPLETENESS_FIELDS)))
+        large = draws.completeness_row(sc.completeness.large)
+        small = draws.completeness_row(sc.completeness.small)
         k = rep.completeness_concentration
         comp[: rep.n_esp] = rng.beta(small * k, (1 - small) * k, (rep.n_esp, len(small)))
         comp[: rep.large_n] = large
-        comp[rep.n_esp] = synth.completeness_row(sc.completeness.public)
+        comp[rep.n_esp] = draws.completeness_row(sc.completeness.public)
         self.completeness = comp  # row n_esp = the public (index -1 wraps to it)
         off = self.offense_arr
         n_ref = self.n_ref_tips
-        self.incident = synth.choice(rng, off["tip_share"], n)
-        self.incident[:n_ref] = synth.choice(rng, off["share"], n_ref)
+        self.incident = draws.choice(rng, off["tip_share"], n)
+        self.incident[:n_ref] = draws.choice(rng, off["share"], n_ref)
         self.urgent = rng.random(n) < vol.urgent_share_unreferred
         self.urgent[:n_ref] = rng.random(n_ref) < off["urgent_share"][self.incident[:n_ref]]
         self.country = np.zeros(n, dtype=np.int32)  # 0 = US
         foreign = np.arange(n) >= self.n_us
         cw = np.array([c.weight for c in sc.country])
-        self.country[foreign] = 1 + synth.choice(rng, cw, int(foreign.sum()))
+        self.country[foreign] = 1 + draws.choice(rng, cw, int(foreign.sum()))
         unknown = vol.unknown_country_share / max(1e-9, 1 - vol.us_share)
         self.country_null = foreign & (rng.random(n) < unknown)
 
@@ -168,13 +169,13 @@ class StudyGenerator:
         return the identifier-presence masks drawn for them."""
         sc, noise, n = self.sc, self.noise, len(idx)
         cor = sc.corruption.referral
-        masks = synth.completeness_masks(rng, self.completeness[self.reporter[idx]], noise)
+        masks = draws.completeness_masks(rng, self.completeness[self.reporter[idx]], noise)
         pp = self.people
-        dob = synth.corrupt_dob(rng, pp["dob_day"][person], cor, noise)
+        dob = draws.corrupt_dob(rng, pp["dob_day"][person], cor, noise)
         fake = rng.random(n) < sc.people.fake_dob_share
         dob = np.where(fake, dob + rng.integers(-3000, 3000, n), dob)
-        phone, style = synth.corrupt_phone(rng, pp["phone"][person], cor, noise)
-        e_style, e_ws = synth.email_style(rng, cor, noise, n)
+        phone, style = draws.corrupt_phone(rng, pp["phone"][person], cor, noise)
+        e_style, e_ws = draws.email_style(rng, cor, noise, n)
         ip = pp["ip"][person]
         ip_mode = rng.random(n)  # home address, same /24 (dynamic IP), elsewhere (VPN, mobile)
         ip = np.where(ip_mode < 0.6, ip, np.where(ip_mode < 0.85, ip // 256 * 256 +
@@ -187,7 +188,7 @@ class StudyGenerator:
             "country_idx": self.country[idx], "person_idx": person.astype(np.int64),
             **{f"has_{k}": v for k, v in masks.items()},
             "email_which": rng.random(n) < sc.people.secondary_email_share,
-            **synth.name_codes(rng, cor, noise, n, ""),
+            **draws.name_codes(rng, cor, noise, n, ""),
             "dob": _date(dob), "phone": phone, "phone_style": style,
             "email_style": e_style, "email_ws": e_ws, "ip": ip,
         }
@@ -212,10 +213,10 @@ class StudyGenerator:
         self.person_of_tip = rng.permutation(tips_of)
         self.n_persons = n_persons
         self.n_other = round(sc.volume.other_source_cases * sc.scale)
-        ref = synth.draw_people(rng, self.lk, sc, n_persons)
-        synth.make_relatives(rng, ref, ref, sc.people.relative_share / 2)
-        other = synth.draw_people(self.rng_other, self.lk, sc, self.n_other)
-        self.n_relatives = synth.make_relatives(self.rng_other, other, ref,
+        ref = draws.draw_people(rng, self.lk, sc, n_persons)
+        draws.make_relatives(rng, ref, ref, sc.people.relative_share / 2)
+        other = draws.draw_people(self.rng_other, self.lk, sc, self.n_other)
+        self.n_relatives = draws.make_relatives(self.rng_other, other, ref,
                                                 sc.people.relative_share)
         self.people = {k: np.concatenate([ref[k], other[k]]) for k in ref}
         self._people_table(self.people)
@@ -227,7 +228,7 @@ class StudyGenerator:
         total = sc.n_tips - self.n_ref_tips
         for lo in range(self.n_ref_tips, sc.n_tips, CHUNK):
             idx = np.arange(lo, min(lo + CHUNK, sc.n_tips))
-            self.people = synth.draw_people(rng, self.lk, sc, len(idx))
+            self.people = draws.draw_people(rng, self.lk, sc, len(idx))
             self._people_table(self.people)
             self._tips_for(idx, np.arange(len(idx)), rng)
             self.con.execute("insert into out_tips select * from gen_tips")

@@ -17,11 +17,11 @@ from decimal import Decimal
 
 import duckdb
 
-from linkage import disclosure
-from linkage import report_charts as ch
 from linkage.contract import ALL_STRATUM, STAGES
 from linkage.db import table_exists
-from linkage.report_format import (
+from linkage.estimation import disclosure
+from linkage.reporting import charts as ch
+from linkage.reporting.format import (
     MISSING,
     Chart,
     Paragraph,
@@ -320,7 +320,7 @@ def methods_section(con: duckdb.DuckDBPyConnection, linkage: dict) -> Section:
                                     "study end date are not observed, so only referrals with "
                                     "the full follow-up window enter any denominator."))
     sec.blocks.append(Paragraph(
-        f"Disclosure control (linkage.disclosure defaults): a cell is suppressed when its "
+        f"Disclosure control: a cell is suppressed when its "
         f"(rounded expected) numerator is below {disclosure.MIN_NUMERATOR} or it rests on "
         f"fewer than {disclosure.MIN_DENOMINATOR} referrals; when a group of cells adding up "
         "to ALL has exactly one suppressed cell, the next smallest is suppressed too."))

@@ -1,7 +1,7 @@
 """Rates to read beside the primary estimate: threshold sensitivity and, on synthetic data,
 the truth.
 
-* ``threshold_sensitivity`` reruns the ``threshold`` estimator of :mod:`linkage.estimate`
+* ``threshold_sensitivity`` reruns the ``threshold`` estimator of :mod:`linkage.estimation.run`
   at several link thresholds (GUILD/RECORD ask for sensitivity to the threshold) and writes
   ``conversion_rates_threshold``: same cells and intervals as ``conversion_rates``, one
   block per threshold, small cells suppressed.
@@ -28,9 +28,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from linkage import disclosure
-from linkage import rates as rt
 from linkage.db import build_table, table_exists
+from linkage.estimation import disclosure
+from linkage.estimation import rates as rt
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def threshold_sensitivity(
 ) -> duckdb.DuckDBPyRelation:
     """Rates of the ``threshold`` estimator at each of ``thresholds``.
 
-    Run after :func:`linkage.estimate.estimate`, with the same ``end_date`` and
+    Run after :func:`linkage.estimation.run.estimate`, with the same ``end_date`` and
     ``follow_up_days`` (defaults: the latest date in the data, as ``estimate`` infers it,
     and the window recorded in ``conversion_rates``), so the denominators are the same.
 
@@ -81,7 +81,7 @@ def threshold_sensitivity(
         >>> rel = threshold_sensitivity(con, [0.5, 0.9])  # doctest: +SKIP
         >>> rel.filter("offense_type = 'ALL' and stage = 'arrest'").df()  # doctest: +SKIP
     """
-    from linkage.estimate import pi_threshold
+    from linkage.estimation.run import pi_threshold
 
     bad = [t for t in thresholds if not 0.0 < float(t) <= 1.0]
     if bad or not thresholds:

@@ -13,7 +13,7 @@ checks take the study window as GX suite parameters (``window_start``, ``window_
 
 GX is imported lazily (about 3 s) and runs in an ephemeral context: no files, no network,
 no usage statistics, no progress bars, its loggers quiet. Rendering results (summary, JSON,
-offline HTML) is in :mod:`linkage.quality_report`; quarantine in :mod:`linkage.quarantine`.
+offline HTML) is in :mod:`linkage.quality.results`; quarantine in :mod:`linkage.ingest.quarantine`.
 """
 
 from __future__ import annotations
@@ -30,27 +30,22 @@ from typing import Any
 
 import duckdb
 
-from linkage import _gx_duckdb
-from linkage._gx import context as _context
-from linkage._gx import gx as _gx
 from linkage.db import table_exists
 from linkage.errors import ConfigError, DataQualityError
-
-# Re-exported: the study runner calls quality.quarantine_stage_dates beside quality.gate.
-from linkage.quarantine import QuarantineResult, quarantine_stage_dates
+from linkage.quality import _gx_duckdb
+from linkage.quality._gx import context as _context
+from linkage.quality._gx import gx as _gx
 from linkage.resources import expectations_dir
 
 __all__ = [
     "CRITICAL",
     "WARNING",
     "ExpectationResult",
-    "QuarantineResult",
     "StudyWindow",
     "SuiteResult",
     "describe_failure",
     "gate",
     "load_suite",
-    "quarantine_stage_dates",
     "suite_names",
     "validate_table",
     "validate_tables",

@@ -1,6 +1,6 @@
 """The linkage model: Splink comparisons and blocking rules, and the temporal-step priors.
 
-Kept apart from :mod:`linkage.link` (the runner) so the model reads in one place. Every
+Kept apart from :mod:`linkage.linking.run` (the runner) so the model reads in one place. Every
 column named here is built by ``sql/staging/stg_referrals.sql`` and
 ``sql/staging/stg_case_outcomes.sql``, which share one column set.
 
@@ -17,10 +17,10 @@ Design choices (why):
   levels fire among relatives and namesakes far more often than random-pair u values
   assume, which double counts name evidence.
 * The model scores *identity* (same person). Whether a same-person referral belongs to
-  the case is a second, temporal step (:mod:`linkage.link`): one person is often in
+  the case is a second, temporal step (:mod:`linkage.linking.run`): one person is often in
   several referrals but only the investigated ones lead to the case, and identifiers
   cannot tell those apart - only the gap between referral and case opening can.
-* Blocking rules are plain SQL strings, symmetric in ``l``/``r``, so :mod:`linkage.evaluate`
+* Blocking rules are plain SQL strings, symmetric in ``l``/``r``, so :mod:`linkage.linking.metrics`
   can replay them on the true pairs to measure blocking recall exactly.
 * Every comparison is left out of at least one EM training block, so all m values train.
 * The case's own dates never enter the Splink model, so identity and timing stay separate
@@ -125,7 +125,7 @@ RHO_IDENTITY_FLOOR = 0.9
 # same-person pairs and agency stops informing the step.
 M_AGENCY = 0.9
 
-# Default decision threshold on match probability, see linkage.link for why.
+# Default decision threshold on match probability, see linkage.linking.run for why.
 DEFAULT_THRESHOLD = 0.5
 # Candidate pairs below this probability are not kept in scored_pairs.
 SCORE_FLOOR = 0.001

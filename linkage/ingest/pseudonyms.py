@@ -54,11 +54,11 @@ from typing import Any
 import duckdb
 
 from linkage.contract import CASE_OUTCOMES, INPUT_TABLES, REFERRALS, TIPS
+from linkage.contract import PSEUDO_SCHEME as SCHEME
 from linkage.db import build_table, connect, quote_ident, quote_literal, sql_file, table_exists
 from linkage.errors import PseudonymKeyError
-from linkage.link import build_staging
-from linkage.link_model_private import SCHEME
-from linkage.load import load_input, load_truth
+from linkage.ingest.load import load_input, load_truth
+from linkage.ingest.staging import build_staging
 from linkage.outputs import atomic_folder
 from linkage.progress import ProgressFn, silent
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import duckdb
 
-from linkage import report_charts as ch
 from linkage.contract import ALL_STRATUM, STAGES
 from linkage.db import table_exists
-from linkage.report_format import (
+from linkage.reporting import charts as ch
+from linkage.reporting.format import (
     MISSING,
     Chart,
     Code,

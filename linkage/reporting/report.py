@@ -27,10 +27,11 @@ from typing import Any
 import duckdb
 import jinja2
 
-from linkage import report_rates, report_study
 from linkage.db import table_exists
 from linkage.errors import OutputError
-from linkage.report_format import Section
+from linkage.reporting import rates_sections as report_rates
+from linkage.reporting import study_sections as report_study
+from linkage.reporting.format import Section
 from linkage.resources import templates_dir
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def refresh_comparisons(con: duckdb.DuckDBPyConnection, *,
     """(Re)build the tables the report compares the primary estimate with.
 
     ``conversion_rates_threshold`` (the threshold estimator at several thresholds) and,
-    with truth, ``conversion_rates_truth``; see :mod:`linkage.sensitivity`. Needs the
+    with truth, ``conversion_rates_truth``; see :mod:`linkage.estimation.sensitivity`. Needs the
     estimation stage's tables; ``end_date`` must be the one given to ``estimate`` (None =
     inferred, as ``estimate`` does by default). Returns the tables built.
 
@@ -80,7 +81,7 @@ def refresh_comparisons(con: duckdb.DuckDBPyConnection, *,
     """
     if not table_exists(con, "conversion_rates"):
         return []
-    from linkage import sensitivity
+    from linkage.estimation import sensitivity
 
     built = ["conversion_rates_threshold"]
     sensitivity.threshold_sensitivity(con, end_date=end_date)

@@ -2,7 +2,7 @@
 
 Each estimator turns the pairs of ``rates_pairs`` into a per-referral probability of
 having reached each stage (``pi``, an (n_referrals, 4) array, non-increasing over stages);
-rates are sums of ``pi`` over referrals in a stratum (``linkage.rates``).
+rates are sums of ``pi`` over referrals in a stratum (``linkage.estimation.rates``).
 
 * ``deterministic`` - the ``cybertip_ref`` join only: a referral reached a stage if the
   case recording its tip number did; every other referral counts as unconverted.
@@ -34,9 +34,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from linkage import disclosure
-from linkage import rates as rt
 from linkage.db import build_table
+from linkage.estimation import disclosure
+from linkage.estimation import rates as rt
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def estimate(
         primary: the method marked ``is_primary``.
         suppress_below: minimum numerator of a published cell (0 = no suppression).
         min_denominator: minimum denominator of a published cell (0 = none).
-        follow_up_days: the censoring rule's window (see :mod:`linkage.rates`).
+        follow_up_days: the censoring rule's window (see :mod:`linkage.estimation.rates`).
         end_date: the study end (extract) date; None = latest date in the data.
         sibling_share: assumed share of a case subject's other referrals to the same
             agency that belong to the case (None = ``SIBLING_SHARE``); the audit sample

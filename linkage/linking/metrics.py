@@ -1,6 +1,6 @@
 """Linkage quality against the synthetic truth, beside deterministic baselines.
 
-Run after :func:`linkage.link.link`. Needs ``truth_links`` (loaded from the generator's
+Run after :func:`linkage.linking.run.link`. Needs ``truth_links`` (loaded from the generator's
 ``truth/`` folder); the estimators never read it, only this module does. Writes:
 
 * ``truth_pair_blocking`` - each true pair, whether the blocking rules generate it and
@@ -16,7 +16,7 @@ Run after :func:`linkage.link.link`. Needs ``truth_links`` (loaded from the gene
 * ``link_threshold_sweep`` - observed and expected precision/recall/F1 by threshold.
 
 All metrics are DuckDB SQL in ``sql/marts/``. The one query built here replays the
-blocking rules of :mod:`linkage.link_model` (code constants, no values) on the true pairs.
+blocking rules of :mod:`linkage.linking.model` (code constants, no values) on the true pairs.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from linkage import link_model as lm
-from linkage import link_model_private
 from linkage.db import build_table, table_exists
+from linkage.linking import model as lm
+from linkage.linking import tokens as link_model_private
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ def has_truth(con: duckdb.DuckDBPyConnection) -> bool:
 def blocking_condition(rules: Sequence[str] | None = None) -> str:
     """SQL condition true when a pair (``l`` = case, ``r`` = referral) is blocked together.
 
-    ``rules`` default to the clear model's (:mod:`linkage.link_model`); a pseudonymised
-    study replays :mod:`linkage.link_model_private`'s.
+    ``rules`` default to the clear model's (:mod:`linkage.linking.model`); a pseudonymised
+    study replays :mod:`linkage.linking.tokens`'s.
 
     Example:
         >>> blocking_condition().startswith("(l.email = r.email)")
@@ -119,7 +119,7 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
     """Evaluate ``links`` and the baselines against ``truth_links``; write the tables.
 
     Args:
-        con: study database after :func:`linkage.link.link`, with ``truth_links``.
+        con: study database after :func:`linkage.linking.run.link`, with ``truth_links``.
 
     Returns:
         EvaluationSummary with blocking recall, P/R/F1 and error-rate estimates.
@@ -128,7 +128,7 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
         LookupError: a required table (``truth_links``, ``links``, ...) is missing.
 
     Example:
-        >>> from linkage.link import link
+        >>> from linkage.linking.run import link
         >>> link(con)  # doctest: +SKIP
         >>> evaluate(con).splink.f1  # doctest: +SKIP
         0.981

@@ -18,7 +18,7 @@ from typing import Any
 
 from linkage.errors import ContractError
 from linkage.outputs import atomic_folder, atomic_write_text, check_replaceable
-from linkage.quality import StudyWindow, SuiteResult, describe_failure
+from linkage.quality.suites import StudyWindow, SuiteResult, describe_failure
 
 SCHEMA = "linkage.quality/1"
 # Marks a folder as written by write_docs, so that only such a folder is ever replaced.

@@ -1,6 +1,6 @@
 """The linkage model for pseudonymised input (written by ``linkage pseudonymize``).
 
-It mirrors :mod:`linkage.link_model` comparison by comparison, level by level, with the
+It mirrors :mod:`linkage.linking.model` comparison by comparison, level by level, with the
 same output names (so ``mw_first_name`` ... ``mw_handle_name`` and everything downstream
 are unchanged); only what the encodings cannot do exactly is replaced:
 
@@ -20,7 +20,7 @@ blocking ``left/right(phone, 5)``              tokens of the first / last five d
 =============================================  ==========================================
 
 Every other level, the blocking rules, the deterministic rules for the prior, the EM
-blocks and the temporal step are the clear model's, read from :mod:`linkage.link_model`.
+blocks and the temporal step are the clear model's, read from :mod:`linkage.linking.model`.
 The Dice thresholds follow from what one or two edits do to a name's bigrams (see
 ``DICE_*``); they were set once, not fitted to truth, and gave the clear model's F1 at 10%
 scale as they are (README, Privacy).
@@ -40,21 +40,11 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator
 
-from linkage import link_model as lm
-from linkage.db import quote_ident, table_exists
-from linkage.errors import LinkModelError
+from linkage.ingest.staging import uses_pseudonyms
+from linkage.linking import model as lm
 
 CASES_DATASET = lm.CASES_DATASET
 REFERRALS_DATASET = lm.REFERRALS_DATASET
-STAGING_FILES: tuple[str, ...] = (
-    "staging_pseudonymised/stg_referrals.sql",
-    "staging_pseudonymised/stg_case_outcomes.sql",
-)
-SCHEME = "linkage-pseudonym-v1"
-"""Value of the ``MARKER`` column ``linkage pseudonymize`` writes: names its encodings."""
-MARKER = "pseudo_scheme"
-KEY_CHECK = "pseudo_key_check"
-
 # Dice of bigram sets for one edit: a substitution changes 2 of the n + 1 padded bigrams of
 # an n-letter name, a transposition 3, an insertion or deletion 2 -> Dice ~ 0.6-0.8 for
 # 4-8 letters; different common names mostly score < 0.5. DICE_CLOSE plays "within one
@@ -209,7 +199,7 @@ def _handle_name() -> cl.CustomComparison:
 
 
 def comparisons() -> list[Any]:
-    """The model's comparisons, in ``MW_COLUMNS`` order (as :mod:`linkage.link_model`).
+    """The model's comparisons, in ``MW_COLUMNS`` order (as :mod:`linkage.linking.model`).
 
     Example:
         >>> [c.create_output_column_name() for c in comparisons()][:2]
@@ -274,59 +264,14 @@ def settings(probability_two_random_records_match: float = 1e-4) -> SettingsCrea
     )
 
 
-def _markers(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[Any, Any]] | None:
-    """Distinct (scheme, key check) of a raw table, or None when it has no marker."""
-    if not table_exists(con, table):
-        return None
-    cols = {r[0] for r in con.execute(
-        "select column_name from information_schema.columns"
-        " where table_schema = 'main' and table_name = $t", {"t": table}).fetchall()}
-    if MARKER not in cols:
-        return None
-    check = quote_ident(KEY_CHECK) if KEY_CHECK in cols else "null"
-    return con.sql(
-        f"select distinct {quote_ident(MARKER)}, {check} from main.{quote_ident(table)}"
-    ).fetchall()
-
-
-def uses_pseudonyms(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether ``raw_referrals`` and ``raw_case_outcomes`` are pseudonymised (one key).
-
-    Raises:
-        LinkModelError: only one side is pseudonymised, the scheme is unknown, or the two
-            sides (or rows within one) were tokenised with different keys.
-
-    Example:
-        >>> from linkage.db import connect
-        >>> uses_pseudonyms(connect())
-        False
-    """
-    sides = {t: _markers(con, t) for t in ("raw_referrals", "raw_case_outcomes")}
-    if all(v is None for v in sides.values()):
-        return False
-    if any(v is None for v in sides.values()):
-        plain = next(t for t, v in sides.items() if v is None)
-        raise LinkModelError(f"{plain} is not pseudonymised but the other side is: "
-                             "pseudonymise both with the same key (linkage pseudonymize)")
-    found = {row for rows in sides.values() for row in rows}
-    schemes = {s for s, _ in found}
-    if schemes != {SCHEME}:
-        raise LinkModelError(f"unknown pseudonymisation scheme(s) {sorted(map(str, schemes))};"
-                             f" this toolkit reads {SCHEME}")
-    if len({c for _, c in found}) > 1:
-        raise LinkModelError("referrals and case outcomes were pseudonymised with different "
-                             "keys (pseudo_key_check differs): tokens cannot agree")
-    return True
-
-
 def model_for(con: duckdb.DuckDBPyConnection) -> ModuleType:
     """The model module for the study's input: this one for pseudonymised input, else
-    :mod:`linkage.link_model`.
+    :mod:`linkage.linking.model`.
 
     Example:
         >>> from linkage.db import connect
         >>> model_for(connect()).__name__
-        'linkage.link_model'
+        'linkage.linking.model'
     """
     import sys
 

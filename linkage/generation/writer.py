@@ -3,11 +3,11 @@
 Writes ``tips``, ``referrals`` and ``case_outcomes`` exactly in the data contract (CSV or
 Parquet), and ``truth/truth_links`` and ``truth/truth_referrals`` (per-referral true stages,
 uncensored) beside them. numpy draws every random number from the scenario's seed
-(``synth.py``); DuckDB SQL (``sql/generate/``) turns the draws into strings and writes the
+(``draws.py``); DuckDB SQL (``sql/generate/``) turns the draws into strings and writes the
 files. The same seed gives byte-identical files.
 
 Example:
-    >>> from linkage.scenario import load_scenario
+    >>> from linkage.generation.scenario import load_scenario
     >>> s = generate(load_scenario(scale=0.0005), "/tmp/gen-doc")  # doctest: +SKIP
     >>> s.counts["referrals"] > 0  # doctest: +SKIP
     True
@@ -26,9 +26,9 @@ import duckdb
 
 from linkage.db import connect, quote_ident, quote_literal
 from linkage.errors import ConfigError
-from linkage.gen_records import StudyGenerator
+from linkage.generation.records import StudyGenerator
+from linkage.generation.scenario import Scenario
 from linkage.outputs import atomic_folder
-from linkage.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def generate(
     """Generate a synthetic study into ``out_dir`` (replaced atomically if it exists).
 
     Example:
-        >>> from linkage.scenario import load_scenario
+        >>> from linkage.generation.scenario import load_scenario
         >>> summary = generate(load_scenario(scale=0.0005), "/tmp/g")  # doctest: +SKIP
         >>> summary.counts["tips"]  # doctest: +SKIP
         10250
