@@ -334,17 +334,25 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
 
 
 @main.command()
-@click.option("--scenario", default="default", show_default=True, metavar="NAME|PATH",
-              help="Scenario every replicate is generated from.")
+@click.option("--scenario", default="default", show_default=True, metavar="A,B,...",
+              help="World(s) every replicate is generated from: shipped scenario names or "
+                   "TOML paths, comma-separated (see `linkage scenarios`).")
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=0.02,
-              show_default=True, help="Scale of every replicate (0.1: the issue's check).")
-@click.option("--replicates", type=click.IntRange(min=1), default=10, show_default=True)
+              show_default=True, help="Scale of every replicate.")
+@click.option("--replicates", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Replicates per world.")
 @click.option("--seed", type=int, default=1000, show_default=True,
-              help="Seed of the first replicate (then seed + 1, ...).")
+              help="Seed of the first replicate (then seed + 1, ...; the same in every world).")
 @click.option("--n-boot", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes, each with one DuckDB thread (one per core).")
+@click.option("--full", is_flag=True,
+              help="Run each replicate as a whole study run does (every tip, Splink charts, "
+                   "every stratum, u from 2M pairs): to check the lean replicate.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("sim_out"),
               show_default=True,
-              help="Folder for replicates.csv and summary.csv (an interrupted run resumes).")
+              help="Folder for matrix.csv, matrix.html and the replicate rows (an "
+                   "interrupted run resumes).")
 @click.option("--sweep", "knob", default=None, metavar="KEY",
               help="A dotted scenario key to sweep, e.g. completeness.small.email.")
 @click.option("--values", default="0.5,1.0,2.0", show_default=True,
@@ -353,45 +361,64 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
 @click.pass_context
 @_handle_errors
 def simulate(ctx: click.Context, scenario: str, scale: float, replicates: int, seed: int,
-             n_boot: int, out_dir: Path, knob: str | None, values: str) -> None:
+             n_boot: int, jobs: int, full: bool, out_dir: Path, knob: str | None,
+             values: str) -> None:
     """Methodology simulation: bias, RMSE and 95% CI coverage of every estimator.
 
-    Each replicate generates fresh data from the scenario, runs the whole pipeline and
-    scores every method's rates against the truth; with --sweep, the same over values of
-    one data-quality knob, to see how bias and coverage move.
+    Each replicate generates fresh data from a world, runs the pipeline and scores every
+    method's rates against the truth. Several worlds make the stress matrix (matrix.csv:
+    one row per world x method x offense type x stage x rate kind; matrix.html: heatmaps
+    of bias and coverage). With --sweep, the same over values of one scenario knob.
 
     Example:
 
-        linkage simulate --scale 0.1 --replicates 100 --out sim_out
+        linkage simulate --scenario default,drift --replicates 20 --jobs 2 --out m/
 
         linkage simulate --sweep completeness.small.email --values 0.3,0.55,0.8
     """
     from linkage.errors import ConfigError
     from linkage.progress import progress_bar
-    from linkage.simulate import format_summary, sweep
-    from linkage.simulate import simulate as run_simulate
+    from linkage.simulate import format_summary, run_matrix, sweep
 
+    worlds = [w.strip() for w in scenario.split(",") if w.strip()]
     with progress_bar("simulate", quiet=ctx.obj["quiet"]) as report:
-        def done(i: int, seconds: float) -> None:
-            report(f"replicate {i + 1} ({seconds:.0f} s)", (i + 1) / replicates)
-
         if knob is None:
-            summary = run_simulate(scenario, scale=scale, replicates=replicates, seed=seed,
-                                   n_boot=n_boot, out=out_dir, on_replicate=done).summary
-            text = format_summary(summary)
+            def step(world: str, i: int, seconds: float, done: int, total: int) -> None:
+                report(f"{world} replicate {i + 1} ({seconds:.0f} s)", done / max(total, 1))
+
+            result = run_matrix(worlds, scale=scale, replicates=replicates, seed=seed,
+                                n_boot=n_boot, jobs=jobs, lean=not full, out=out_dir,
+                                on_replicate=step)
+            text = _matrix_text(result.matrix)
         else:
+            if len(worlds) != 1:
+                raise ConfigError("--sweep takes one --scenario (the base of the sweep)")
             try:
                 points = [float(v) for v in values.split(",")]
             except ValueError:
                 raise ConfigError(f"--values must be numbers separated by commas, got "
                                   f"{values!r}") from None
+
+            def done(i: int, seconds: float) -> None:
+                report(f"replicate {i + 1} ({seconds:.0f} s)", (i + 1) / replicates)
+
             table = sweep(knob, points, scale=scale, replicates=replicates, seed=seed,
-                          n_boot=n_boot, base=scenario, out=out_dir, on_replicate=done)
+                          n_boot=n_boot, base=worlds[0], out=out_dir, on_replicate=done,
+                          lean=not full)
             text = "\n\n".join(f"{knob} = {v:g}\n" + format_summary(
                 table[table.value == v], methods=("calibrated", "threshold", "weighted"))
                 for v in points)
     _echo(ctx, text)
-    _echo(ctx, f"replicate rows and summaries in {out_dir}")
+    _echo(ctx, f"results in {out_dir}")
+
+
+def _matrix_text(matrix: Any) -> str:
+    """Per world and method: cells, max |bias| and coverage of the cumulative rates."""
+    from linkage.simulate import headline
+
+    table = headline(matrix, min_referrals=500)
+    return ("cumulative rates, ALL and offense types with >= 500 referrals on average:\n"
+            + table.to_string(index=False))
 
 
 @main.command()
@@ -482,16 +509,18 @@ def pseudonymize(ctx: click.Context, source: Path, out_dir: Path, key_env: str,
 
 @main.command()
 def scenarios() -> None:
-    """List the scenarios that ship with the toolkit.
+    """List the scenarios (worlds) that ship with the toolkit, each with what it stresses.
 
     Example:
 
         linkage scenarios
     """
-    from linkage.generation.scenario import available_scenarios
+    from linkage.generation.scenario import describe_scenarios
 
-    for name in available_scenarios():
-        click.echo(name)
+    listed = describe_scenarios()
+    width = max(len(name) for name, _ in listed)
+    for name, description in listed:
+        click.echo(f"{name:<{width}}  {description}")
 
 
 def entry() -> None:

@@ -7,8 +7,14 @@ share of this replicate's referrals** that reached the stage under the same cens
 as the estimators (``sql/marts/rates_truth.sql``, from ``truth_referrals``' true dates):
 the finite-population quantity a study reports, which is also what the intervals target.
 
+A replicate is **lean** by default: it computes what it scores and nothing else (see
+``run_replicate``); ``lean=False`` runs it as a whole study would, for checking that the
+lean one measures the same.
+
 ``sweep`` reruns the simulation over values of one scenario knob (a dotted key such as
-``corruption.noise`` or ``completeness.small.email``) to show how bias and coverage move.
+``corruption.noise`` or ``completeness.small.email``); ``run_matrix`` runs it in several
+worlds (shipped scenarios or TOML files) at once, in parallel processes, and writes the
+stress matrix (``matrix.csv``, ``matrix.html``).
 
 Example:
     >>> result = simulate(scale=0.02, replicates=2, seed=1)  # doctest: +SKIP
@@ -17,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -24,20 +31,53 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from linkage.db import build_table, connect
+from linkage.db import build_table, connect, quote_literal, row_count
+from linkage.errors import ConfigError
 from linkage.estimation import estimate
 from linkage.estimation.rates import STAGE_NAMES
 from linkage.generation import Scenario, generate, load_scenario
 from linkage.ingest import load_input, load_truth
 from linkage.linking import link
+from linkage.outputs import atomic_write_text
+from linkage.reporting.matrix_html import write_matrix
+from linkage.reporting.simulation import CELL_KEYS, format_summary, headline, summarise
+from linkage.workers import run_tasks
+
+__all__ = ["CELL_KEYS", "MatrixResult", "format_summary", "headline", "run_matrix",
+           "simulate", "summarise", "sweep"]
 
 log = logging.getLogger(__name__)
 
-CELL_KEYS = ("method", "offense_type", "stage", "rate_kind")
 ReplicateCallback = Callable[[int, float], None]
+
+U_PAIRS_PER_RECORD = 10
+"""Random pairs per record (of the larger input) sampled for Splink's u in a lean replicate."""
+U_MIN_PAIRS = 100_000
+U_MAX_PAIRS = 2_000_000
+"""Bounds of that sample; the upper one is ``link``'s default (what a study run uses)."""
+
+
+def lean_u_max_pairs(n_referrals: int, n_cases: int) -> float:
+    """Random pairs for Splink's u estimate, sized to the data.
+
+    u is the share of random pairs at each comparison level. The levels that carry the
+    evidence are exact agreements on near-unique identifiers (e-mail, username, phone,
+    full date of birth), whose share among random pairs is about one over the number of
+    records: ``U_PAIRS_PER_RECORD`` x the larger input gives each such level about ten
+    random agreements, so its u (and match weight) is known to about +-30% (+-0.4 bits),
+    while the common levels are known far better than the replicate-to-replicate spread
+    of the data. 2M pairs (``link``'s default, used by ``linkage run``) is reached at
+    200,000 records; below that the fixed 2M sample costs most of a small replicate's
+    linkage time (11 of 18 s at 5% scale) for precision nothing downstream can see.
+
+    Example:
+        >>> lean_u_max_pairs(41_000, 12_000), lean_u_max_pairs(800, 300)
+        (410000.0, 100000.0)
+    """
+    pairs = U_PAIRS_PER_RECORD * max(n_referrals, n_cases)
+    return float(min(U_MAX_PAIRS, max(U_MIN_PAIRS, pairs)))
 
 
 @dataclass(frozen=True)
@@ -55,31 +95,65 @@ class SimulationResult:
 
 
 def run_replicate(
-    scenario: Scenario, workdir: str | Path, *, n_boot: int = 100, seed: int = 0
+    scenario: Scenario, workdir: str | Path, *, n_boot: int = 100, seed: int = 0,
+    lean: bool = True,
 ) -> pd.DataFrame:
-    """One full replicate (generate, load, link, estimate, truth) as scored rows.
+    """One replicate (generate, load, link, estimate, truth) as scored rows; the seconds
+    of each step are in ``.attrs["seconds"]``.
+
+    A lean replicate computes only what is scored: the tips never referred are not
+    generated (nothing but the tip funnel reads them), the study database stays in
+    memory, Splink draws no charts and samples ``lean_u_max_pairs`` pairs for u, and the
+    estimators run over offense types only and write ``conversion_rates`` alone. The
+    offense-type rates then come from the same referrals, cases and random draws as in a
+    full replicate (``lean=False``, as ``linkage run`` does it); only the u sample is
+    smaller. EM runs as in a study: its blocks hold far fewer pairs than its cap.
 
     Example:
         >>> sc = load_scenario("default", scale=0.01, seed=3)
         >>> run_replicate(sc, "/tmp/rep3").shape  # doctest: +SKIP
     """
     work = Path(workdir)
-    generate(scenario, work / "data", fmt="parquet")
-    con = connect(work / "study.duckdb")
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        seconds[step] = round(now - t0, 3)
+        t0 = now
+
+    generate(scenario, work / "data", fmt="parquet", referred_tips_only=lean)
+    lap("generate")
+    con = connect(":memory:" if lean else work / "study.duckdb")
     try:
+        if lean:
+            con.execute(f"set temp_directory = {quote_literal(str(work / 'spill'))}")
         load_input(work / "data", con)
         load_truth(work / "data" / "truth", con)
-        link(con, seed=seed)
-        summary = estimate(con, seed=seed, n_boot=n_boot, suppress_below=0, min_denominator=0)
-        build_table(con, "marts/rates_truth.sql", {"follow_up_days": summary.follow_up_days})
-        truth = _truth_rates(con)
+        lap("load")
+        options: dict = {}
+        if lean:
+            n_pairs = lean_u_max_pairs(row_count(con, "raw_referrals"),
+                                       row_count(con, "raw_case_outcomes"))
+            options = {"charts": False, "u_max_pairs": n_pairs}
+        link(con, seed=seed, **options)
+        lap("link")
+        options = {"dimensions": ("offense_type",), "companions": False} if lean else {}
+        summary = estimate(con, seed=seed, n_boot=n_boot, suppress_below=0,
+                           min_denominator=0, **options)
+        lap("estimate")
+        truth = truth_rates(con, summary.follow_up_days)
         est = con.sql(
             "select method, offense_type, stage, rate_kind, n_referrals, estimate, ci_low,"
             " ci_high from conversion_rates"
         ).df()
     finally:
         con.close()
-    return est.merge(truth, on=["offense_type", "stage", "rate_kind"], how="left")
+    rows = est.merge(truth, on=["offense_type", "stage", "rate_kind"], how="left")
+    lap("truth")
+    rows.attrs["seconds"] = seconds
+    return rows
 
 
 def truth_rates(con, follow_up_days: int) -> pd.DataFrame:
@@ -129,6 +203,7 @@ def simulate(
     n_boot: int = 100,
     out: str | Path | None = None,
     on_replicate: ReplicateCallback | None = None,
+    lean: bool = True,
 ) -> SimulationResult:
     """Run ``replicates`` replicates (seeds ``seed``, ``seed + 1``, ...) and summarise.
 
@@ -144,6 +219,7 @@ def simulate(
         n_boot: bootstrap/imputation draws per replicate.
         out: folder for the replicate rows and the summary (None: kept in memory only).
         on_replicate: called with (replicate number, seconds) after each replicate.
+        lean: lean replicates (see ``run_replicate``).
 
     Example:
         >>> simulate(scale=0.002, replicates=2, out="sim_out").summary  # doctest: +SKIP
@@ -160,7 +236,8 @@ def simulate(
         t0 = time.perf_counter()
         sc = load_scenario(scenario, scale=scale, seed=seed + i)
         with tempfile.TemporaryDirectory(prefix="linkage_sim_") as tmp:
-            rows = run_replicate(sc, tmp, n_boot=n_boot, seed=seed + i).assign(replicate=i)
+            rows = run_replicate(sc, tmp, n_boot=n_boot, seed=seed + i, lean=lean)
+        rows = rows.assign(replicate=i)
         frames.append(rows)
         if reps_path is not None:
             rows.to_csv(reps_path, mode="a", header=not reps_path.exists(), index=False)
@@ -171,46 +248,6 @@ def simulate(
             on_replicate(i, seconds)
     reps = pd.concat(frames, ignore_index=True)
     return SimulationResult(replicates=reps, summary=summarise(reps))
-
-
-def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
-    """Bias, RMSE and coverage per method x cell from replicate rows, with what explains
-    a coverage miss: the spread of the error over replicates (``sd``) against the mean
-    standard error the intervals imply (``mean_se``, width / 3.92): ``sd_over_se`` above 1
-    means intervals too narrow, and a ``bias`` of a few ``sd`` shifts them off the truth;
-    ``miss_low`` / ``miss_high`` are the shares of replicates whose interval lies wholly
-    below / above the truth.
-
-    Example:
-        >>> rows = pd.DataFrame({"method": ["m"] * 2, "offense_type": ["ALL"] * 2,
-        ...     "stage": ["arrest"] * 2, "rate_kind": ["cumulative"] * 2,
-        ...     "n_referrals": [100, 100], "estimate": [0.1, 0.2], "ci_low": [0.0, 0.15],
-        ...     "ci_high": [0.2, 0.25], "truth": [0.1, 0.1]})
-        >>> summarise(rows)[["bias", "coverage"]].round(2).values.tolist()
-        [[0.05, 0.5]]
-    """
-    df = replicates.dropna(subset=["truth", "estimate"]).copy()
-    df["error"] = df["estimate"] - df["truth"]
-    df["sq_error"] = df["error"] ** 2
-    df["covered"] = (df["ci_low"] <= df["truth"]) & (df["truth"] <= df["ci_high"])
-    df["below"] = df["ci_high"] < df["truth"]
-    df["above"] = df["ci_low"] > df["truth"]
-    df["se"] = (df["ci_high"] - df["ci_low"]) / (2 * 1.959964)
-    out = df.groupby(list(CELL_KEYS), as_index=False).agg(
-        replicates=("error", "size"),
-        n_referrals=("n_referrals", "mean"),
-        truth=("truth", "mean"),
-        estimate=("estimate", "mean"),
-        bias=("error", "mean"),
-        rmse=("sq_error", lambda s: float(np.sqrt(s.mean()))),
-        coverage=("covered", "mean"),
-        sd=("error", "std"),
-        mean_se=("se", "mean"),
-        miss_low=("below", "mean"),
-        miss_high=("above", "mean"),
-    )
-    out["sd_over_se"] = out["sd"] / out["mean_se"].where(out["mean_se"] > 0)
-    return out.sort_values(["rate_kind", "offense_type", "stage", "method"])
 
 
 def override_scenario(
@@ -241,6 +278,7 @@ def sweep(
     base: str | Path = "default",
     out: str | Path | None = None,
     on_replicate: ReplicateCallback | None = None,
+    lean: bool = True,
 ) -> pd.DataFrame:
     """Simulation summary for each value of one scenario knob (``knob`` and ``value``
     columns added). The same seeds for every value, so the values differ by the knob only.
@@ -256,7 +294,7 @@ def sweep(
             path = override_scenario(knob, value, tmp, str(base))
             sub = Path(out) / f"{knob}={value:g}" if out is not None else None
             result = simulate(path, scale=scale, replicates=replicates, seed=seed,
-                              n_boot=n_boot, out=sub, on_replicate=on_replicate)
+                              n_boot=n_boot, out=sub, on_replicate=on_replicate, lean=lean)
             frames.append(result.summary.assign(knob=knob, value=value))
     table = pd.concat(frames, ignore_index=True)
     if out is not None:
@@ -264,25 +302,138 @@ def sweep(
     return table
 
 
-def format_summary(summary: pd.DataFrame, min_referrals: int = 1000,
-                   methods: Sequence[str] | None = None) -> str:
-    """The acceptance view of a summary as text: cumulative rates of the offense types
-    with at least ``min_referrals`` referrals on average, and ALL; bias and RMSE in
-    percentage points, coverage, per method side by side.
+# --- the stress matrix: every world x replicate, in parallel processes, resumable ----------
+
+RUN_FILE = "matrix_run.json"
+TIMINGS_FILE = "timings.csv"
+REPLICATE_ROWS_DIR = "replicates"
+MatrixCallback = Callable[[str, int, float, int, int], None]
+"""Called with (world, replicate, seconds, replicates done, replicates to do)."""
+
+
+@dataclass(frozen=True)
+class MatrixResult:
+    """What ``run_matrix`` wrote: ``matrix`` (as in ``matrix.csv``), the replicates run by
+    this call and in all, and the wall seconds of each replicate this call ran."""
+
+    out: Path
+    matrix: pd.DataFrame
+    n_run: int
+    n_replicates: int
+    seconds: tuple[float, ...]
+
+
+def _replicate_task(task: tuple) -> tuple[pd.DataFrame, dict[str, float]]:
+    """One matrix replicate (module level, so worker processes can run it)."""
+    source, name, scale, seed, n_boot, lean, i = task
+    sc = load_scenario(source, scale=scale, seed=seed + i)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="linkage_matrix_") as tmp:
+        rows = run_replicate(sc, tmp, n_boot=n_boot, seed=seed + i, lean=lean)
+    seconds = {"seconds": round(time.perf_counter() - t0, 3), **rows.attrs["seconds"]}
+    rows = rows.assign(world=name, replicate=i, seed=seed + i)
+    return rows, seconds
+
+
+def _worlds(worlds: Sequence[str | Path], scale: float) -> dict[str, tuple[str, str]]:
+    """name -> (source, description) of each world, checked (the name labels the rows)."""
+    out: dict[str, tuple[str, str]] = {}
+    for source in worlds:
+        sc = load_scenario(source, scale=scale)
+        if sc.name in out:
+            raise ConfigError(f"world {source}: name {sc.name!r} is used twice in the matrix")
+        out[sc.name] = (str(source), sc.description)
+    return out
+
+
+def _check_run(folder: Path, params: dict) -> None:
+    """Refuse to resume a matrix folder made with other settings (mixed replicates)."""
+    path = folder / RUN_FILE
+    if path.exists():
+        before = json.loads(path.read_text(encoding="utf-8"))
+        changed = sorted(k for k in params if before.get(k) != params[k])
+        if changed:
+            was = ", ".join(f"{k} {before.get(k)!r}" for k in changed)
+            raise ConfigError(f"matrix folder {folder} was started with other settings "
+                              f"({was}): use a new --out or the same settings")
+    atomic_write_text(path, json.dumps(params, indent=2))
+
+
+def _rows_path(folder: Path, name: str, i: int) -> Path:
+    return folder / REPLICATE_ROWS_DIR / name / f"{i:05d}.csv"
+
+
+def run_matrix(
+    worlds: Sequence[str | Path],
+    *,
+    scale: float,
+    replicates: int,
+    out: str | Path,
+    seed: int = 1000,
+    n_boot: int = 100,
+    jobs: int = 1,
+    lean: bool = True,
+    on_replicate: MatrixCallback | None = None,
+) -> MatrixResult:
+    """Run ``replicates`` replicates in every world and write the stress matrix.
+
+    Replicate i of every world has seed ``seed + i`` (the same seeds in every world, so
+    worlds differ by their mechanisms, not their luck). Each finished replicate's rows go
+    to ``out/replicates/<world>/<i>.csv`` (written whole, then renamed) and its step
+    timings to ``out/timings.csv``; a rerun with the same settings runs only the missing
+    replicates (more replicates or worlds may be added). Then ``out/matrix.csv`` (see
+    ``reporting.simulation.MATRIX_COLUMNS``) and ``out/matrix.html`` are written, also
+    every ten replicates on the way, so a long run can be watched.
+
+    Args:
+        worlds: shipped scenario names or TOML paths.
+        scale, replicates, seed, n_boot, lean: as for ``simulate``.
+        out: the matrix folder.
+        jobs: worker processes (each with one DuckDB thread); 1 runs here.
+        on_replicate: progress callback (see ``MatrixCallback``).
 
     Example:
-        >>> print(format_summary(result.summary))  # doctest: +SKIP
+        >>> run_matrix(["default", "drift"], scale=0.002, replicates=2,
+        ...            out="matrix_out")  # doctest: +SKIP
     """
-    cells = summary[summary.rate_kind == "cumulative"]
-    if methods is not None:
-        cells = cells[cells.method.isin(methods)]
-    cells = cells[(cells.offense_type == "ALL") | (cells.n_referrals >= min_referrals)]
-    if cells.empty:
-        return "(no cell with enough referrals)"
-    table = cells.assign(
-        bias_pp=(cells.bias * 100).round(3), rmse_pp=(cells.rmse * 100).round(3),
-        truth_pct=(cells.truth * 100).round(3), coverage=cells.coverage.round(3),
-    ).pivot_table(index=["offense_type", "stage", "replicates", "truth_pct"],
-                  columns="method", values=["bias_pp", "rmse_pp", "coverage"])
-    with pd.option_context("display.width", 250, "display.max_columns", 50):
-        return table.to_string()
+    if replicates < 1 or jobs < 1:
+        raise ConfigError("replicates and jobs must be at least 1")
+    folder = Path(out)
+    named = _worlds(worlds, scale)
+    folder.mkdir(parents=True, exist_ok=True)
+    params = {"scale": scale, "seed": seed, "n_boot": n_boot, "lean": lean}
+    _check_run(folder, params)
+    tasks = [(src, name, scale, seed, n_boot, lean, i) for i in range(replicates)
+             for name, (src, _) in named.items() if not _rows_path(folder, name, i).exists()]
+    header = not (folder / TIMINGS_FILE).exists()
+    seconds: list[float] = []
+    for done, (task, (rows, timing)) in enumerate(run_tasks(_replicate_task, tasks, jobs=jobs),
+                                                   start=1):
+        name, i = task[1], task[-1]
+        path = _rows_path(folder, name, i)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows.to_csv(path.with_suffix(".tmp"), index=False)
+        path.with_suffix(".tmp").replace(path)
+        line = pd.DataFrame([{"world": name, "replicate": i, **timing,
+                              "n_referrals": int(rows.loc[rows.offense_type == "ALL",
+                                                          "n_referrals"].max())}])
+        line.to_csv(folder / TIMINGS_FILE, mode="a", header=header, index=False)
+        header = False
+        seconds.append(timing["seconds"])
+        log.info("%s replicate %d done in %.1f s (%d of %d)", name, i, timing["seconds"],
+                 done, len(tasks))
+        if on_replicate is not None:
+            on_replicate(name, i, timing["seconds"], done, len(tasks))
+        if done % 10 == 0 and done < len(tasks):
+            _write_matrix(folder, named, replicates, params)
+    matrix, n_total = _write_matrix(folder, named, replicates, params)
+    return MatrixResult(folder, matrix, len(tasks), n_total, tuple(seconds))
+
+
+def _write_matrix(folder: Path, named: dict[str, tuple[str, str]], replicates: int,
+                  params: dict) -> tuple[pd.DataFrame, int]:
+    files = [_rows_path(folder, name, i) for name in named for i in range(replicates)]
+    return write_matrix([f for f in files if f.exists()], folder, worlds=list(named),
+                        params={"worlds": len(named), "replicates per world": replicates,
+                                **params},
+                        descriptions={n: d for n, (_, d) in named.items()})

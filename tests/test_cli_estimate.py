@@ -45,13 +45,12 @@ def test_simulate_scores_every_method_and_resumes(tmp_path: Path) -> None:
             "--out", str(out)]
     first = CliRunner().invoke(main, [*args, "--replicates", "1"])
     assert first.exit_code == 0, first.output
-    reps = pd.read_csv(out / "replicates.csv")
+    reps = pd.read_csv(out / "replicates" / "default" / "00000.csv")
     assert set(reps.method) == {"deterministic", "threshold", "weighted", "calibrated"}
     assert reps.replicate.unique().tolist() == [0] and reps.truth.notna().any()
     again = CliRunner().invoke(main, [*args, "--replicates", "2"])  # runs replicate 1 only
     assert again.exit_code == 0, again.output
-    reps = pd.read_csv(out / "replicates.csv")
-    assert sorted(reps.replicate.unique().tolist()) == [0, 1]
-    summary = pd.read_csv(out / "summary.csv")
-    assert summary.replicates.max() == 2
-    assert {"bias", "rmse", "coverage"} <= set(summary.columns)
+    assert len(pd.read_csv(out / "timings.csv")) == 2
+    matrix = pd.read_csv(out / "matrix.csv")
+    assert matrix.n_replicates.max() == 2 and set(matrix.world) == {"default"}
+    assert {"bias", "rmse", "coverage", "sd_over_se"} <= set(matrix.columns)

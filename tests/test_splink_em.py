@@ -40,6 +40,18 @@ def test_zero_m_session_is_skipped_and_the_linker_rebuilt(caplog, monkeypatch):
     assert "splink#2333" in caplog.text
 
 
+def test_a_denormal_m_is_the_same_upstream_error(monkeypatch):
+    import linkage.linking._splink_em as em
+
+    monkeypatch.setattr(em, "Linker", lambda inputs, model, **kw: "rebuilt")
+    message = ("m_probability value 9.7e-322 is below the minimum allowed value of 1e-300. "
+               "Values this small cannot be represented accurately as float64")
+    assert run_em_session(_Linker(ValueError(message)), [], "l.x = r.x") == "rebuilt"
+    with pytest.raises(ValueError, match="u_probability"):
+        run_em_session(_Linker(ValueError("u_probability value 1e-320 is below the minimum "
+                                          "allowed value")), [], "l.x = r.x")
+
+
 def test_other_errors_propagate_and_a_clean_session_keeps_the_linker():
     with pytest.raises(ValueError, match="something else"):
         run_em_session(_Linker(ValueError("something else")), [], "l.x = r.x")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -349,9 +349,10 @@ def method_table(
     draw: Callable[[], Draw] | None,
     n_boot: int,
     rng: np.random.Generator,
+    dimensions: Sequence[str] = STRATA,
 ) -> pd.DataFrame:
-    """Rates of one method for every dimension, with intervals (percentiles of ``draw``
-    replicates, or Wilson intervals when the method has no draws).
+    """Rates of one method for each of ``dimensions``, with intervals (percentiles of
+    ``draw`` replicates, or Wilson intervals when the method has no draws).
 
     Example:
         >>> method_table(inputs, "threshold", Draw(pi), None, 1, rng).columns[:3].tolist()
@@ -360,7 +361,7 @@ def method_table(
     """
     eligible = inputs.eligible
     frames = []
-    dims = [_Dimension.of(inputs.referrals, d, eligible) for d in STRATA]
+    dims = [_Dimension.of(inputs.referrals, d, eligible) for d in dimensions]
     sims = _simulate_counts(inputs, dims, draw, n_boot, rng) if draw else None
     total = np.asarray(point.total(), dtype=float)[eligible]
     for d, dim in enumerate(dims):

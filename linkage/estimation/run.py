@@ -28,6 +28,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -122,6 +123,8 @@ def estimate(
     follow_up_days: int = rt.DEFAULT_FOLLOW_UP_DAYS,
     end_date: dt.date | None = None,
     sibling_share: float | None = None,
+    dimensions: Sequence[str] = rt.STRATA,
+    companions: bool = True,
 ) -> EstimateSummary:
     """Estimate conversion rates with every method; write ``conversion_rates`` and companions.
 
@@ -138,6 +141,13 @@ def estimate(
         sibling_share: assumed share of a case subject's other referrals to the same
             agency that belong to the case (None = ``SIBLING_SHARE``); the audit sample
             records one tip per case, so it cannot tell - vary it as a sensitivity check.
+        dimensions: stratum dimensions estimated (default all of ``rates.STRATA``; must
+            include ``offense_type``, the contract table's). Fewer dimensions leave every
+            estimate and interval of the others unchanged: the random draws do not
+            depend on them.
+        companions: write the companion tables (strata, methods, calibration, missed
+            links, tip funnel) besides ``conversion_rates``; False writes that one only
+            (a methodology replicate reads nothing else).
 
     Returns:
         An ``EstimateSummary``.
@@ -155,6 +165,9 @@ def estimate(
         raise ValueError(f"primary must be one of {', '.join(METHODS)}, got {primary!r}")
     if n_boot < 1 or follow_up_days < 0:
         raise ValueError("n_boot must be >= 1 and follow_up_days >= 0")
+    if "offense_type" not in dimensions or not set(dimensions) <= set(rt.STRATA):
+        raise ValueError(f"dimensions must include offense_type and be among "
+                         f"{', '.join(rt.STRATA)}, got {list(dimensions)}")
     t0 = time.perf_counter()
     censoring = rt.Censoring(end_date or rt.infer_end_date(con), follow_up_days)
     inputs = rt.load_inputs(con, censoring)
@@ -186,7 +199,9 @@ def estimate(
 
     draws = {"weighted": (lambda: pis["weighted"]), "calibrated": draw_primary}
     frames = [
-        rt.method_table(inputs, name, pis[name], draws.get(name), n_boot, rng) for name in METHODS
+        rt.method_table(inputs, name, pis[name], draws.get(name), n_boot, rng,
+                        dimensions=dimensions)
+        for name in METHODS
     ]
     table = pd.concat(frames, ignore_index=True)
     table["is_primary"] = table["method"] == primary
@@ -195,7 +210,7 @@ def estimate(
     published = disclosure.suppress(
         table, min_numerator=suppress_below, min_denominator=min_denominator
     )
-    tables = _write(con, published, inputs, fit, primary, censoring)
+    tables = _write(con, published, inputs, fit, primary, censoring, companions)
     allrow = table[(table.method == primary) & (table.stratum == "ALL")
                    & (table.dimension == "offense_type") & (table.rate_kind == "cumulative")]
     summary = EstimateSummary(
@@ -259,8 +274,16 @@ def pi_weighted(inputs: rt.RateInputs) -> np.ndarray:
 
 
 def _write(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, inputs: rt.RateInputs,
-           fit: CalibrationFit, primary: str, censoring: rt.Censoring) -> tuple[str, ...]:
-    """Write the output tables, each from its SQL file reading a registered frame."""
+           fit: CalibrationFit, primary: str, censoring: rt.Censoring,
+           companions: bool = True) -> tuple[str, ...]:
+    """Write the output tables, each from its SQL file reading a registered frame
+    (``conversion_rates`` alone without ``companions``)."""
+    if not companions:
+        con.register("rates_estimates_input", published)
+        try:
+            return (build_table(con, "marts/conversion_rates.sql"),)
+        finally:
+            con.unregister("rates_estimates_input")
     methods = pd.DataFrame({
         "method": list(METHODS),
         "is_primary": [m == primary for m in METHODS],

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from linkage.generation import draws
+from linkage.generation import draws, mechanisms
 from linkage.generation.arrow import build_from
 
 DAY = 86_400
@@ -66,13 +66,14 @@ def draw_referrals(g: Any) -> None:
     exact = rng.random(n) < sc.enrichment.geolocation_exact
     geo_place = np.where(exact, place, g._place_in_state(rng, g.lk.place_state_idx[place]))
     num = _rank(referred)
+    fam = sc.identifiers.referral  # a family the referrals never carry: no enrichment either
     cols = {
         "referral_num": num, "tip_num": g.tip_num[tip], "referred_at": referred.astype(
             "datetime64[s]"), "agency_idx": agency, "offense_idx": offense,
         "priority": np.where(urgent, 1, np.where(no_contact, 3, 2)).astype(np.int8),
         "person_idx": person.astype(np.int64),
-        "enrich_name": rng.random(n) < sc.enrichment.name, **codes,
-        "enrich_dob": rng.random(n) < sc.enrichment.dob,
+        "enrich_name": (rng.random(n) < sc.enrichment.name) & fam.name, **codes,
+        "enrich_dob": (rng.random(n) < sc.enrichment.dob) & fam.dob,
         "enriched_dob": enriched_dob.astype(np.int64).astype("datetime64[D]"),
         "geo_found": rng.random(n) < sc.enrichment.geolocation, "geo_place_idx": geo_place,
     }
@@ -80,7 +81,8 @@ def draw_referrals(g: Any) -> None:
     g.ref = {"tip": tip, "person": person, "offense": offense, "urgent": urgent,
              "referred": referred, "agency": agency, "no_contact": no_contact, "viral": viral,
              "abroad": abroad, "inv_offset": inv_offset, "num": num,
-             "has_email": has["email"], "has_username": has["username"]}
+             "has_email": has["email"], "has_username": has["username"],
+             "n_identifiers": sum(v.astype(np.int64) for v in has.values())}
 
 
 def _lag_days(rng: np.random.Generator, lag: draws.Lag, start: np.ndarray) -> np.ndarray:
@@ -106,17 +108,21 @@ def draw_cases(g: Any) -> None:
     # An agency investigates a suspect, not a referral: all referrals of one person to one
     # agency share one decision (and one case). Intercepts are solved so that each offense's
     # per-referral investigation rate still equals the scenario's.
+    # Later referrals may instead be declined or open a case of their own (see
+    # scenario.RepeatReferrals); the rates are then solved over the referrals that can join.
     key = r["person"].astype(np.int64) * len(g.agency_ids) + r["agency"]
-    _, grp = np.unique(key, return_inverse=True)
+    roles = mechanisms.repeat_roles(g.rng_world, key, r["referred"], sc.repeat_referrals)
+    _, grp = np.unique(mechanisms.split_new_cases(key, roles), return_inverse=True)
     n_grp = int(grp.max()) + 1
     order = np.lexsort((r["referred"], grp))
     lead = order[np.r_[True, grp[order][1:] != grp[order][:-1]]]  # earliest, in group order
+    able = slice(None) if roles is None else roles != mechanisms.DECLINE
     g_offset = np.full(n_grp, -np.inf)
-    np.maximum.at(g_offset, grp, r["inv_offset"])
-    p_inv = draws.calibrate_cases(g_offset, r["offense"][lead], grp, r["offense"],
+    np.maximum.at(g_offset, grp[able], r["inv_offset"][able])
+    p_inv = draws.calibrate_cases(g_offset, r["offense"][lead], grp[able], r["offense"][able],
                                   off["investigate"])
     g_inv = rng.random(n_grp) < p_inv
-    r["investigated"] = g_inv[grp]
+    r["investigated"] = g_inv[grp] if roles is None else g_inv[grp] & able
     inv = np.flatnonzero(r["investigated"])
     case_of_group = np.full(n_grp, NONE)
     case_of_group[g_inv] = np.arange(int(g_inv.sum()))
@@ -171,6 +177,8 @@ def draw_cases(g: Any) -> None:
     had_email = from_ref & r["has_email"][safe]
     email_source = np.where(had_email & (rng.random(n) < cr.email_from_referral), 1,
                             np.where(rng.random(n) < cr.email_otherwise, 2, 0)).astype(np.int8)
+    fam = sc.identifiers.case
+    email_source = email_source if fam.email else np.zeros_like(email_source)
     cor = sc.corruption.case
     phone, phone_style = draws.corrupt_phone(rng, g.people["phone"][person], cor, noise)
     e_style, e_ws = draws.email_style(rng, cor, noise, n)
@@ -183,26 +191,29 @@ def draw_cases(g: Any) -> None:
     case_num = np.full(n, NONE)
     case_num[keep] = rng.permutation(int(keep.sum())) + 1
     seen = {k: (v != NONE) & (v <= end) for k, v in st.items()}
+    p_record = mechanisms.recording_probability(
+        g.agency_records_tip[agency], seen["arrest"], r["n_identifiers"][safe], from_ref,
+        sc.audit)
     cols = {
         "case_num": case_num, "agency_idx": agency.astype(np.int32),
         "opened_at": st["opened"].astype("datetime64[D]"),
         "person_idx": person.astype(np.int64), "first_idx": g.people["first_idx"][person],
-        "has_name": rng.random(n) < draws.present(cr.name, noise),
-        "has_dob": rng.random(n) < draws.present(cr.dob, noise),
-        "has_phone": rng.random(n) < draws.present(cr.phone, noise),
-        "has_address": rng.random(n) < draws.present(cr.address, noise),
+        "has_name": (rng.random(n) < draws.present(cr.name, noise)) & fam.name,
+        "has_dob": (rng.random(n) < draws.present(cr.dob, noise)) & fam.dob,
+        "has_phone": (rng.random(n) < draws.present(cr.phone, noise)) & fam.phone,
+        "has_address": (rng.random(n) < draws.present(cr.address, noise)) & fam.address,
         "place_idx": place, **codes, "dob": dob.astype(np.int64).astype("datetime64[D]"),
         "phone": phone, "phone_style": phone_style, "email_source": email_source,
         "email_style": e_style, "email_ws": e_ws,
         "username_from_referral": from_ref & r["has_username"][safe]
-        & (rng.random(n) < cr.username_from_referral),
+        & (rng.random(n) < cr.username_from_referral) & fam.username,
         "lead_referral_num": np.where(from_ref, r["num"][safe], NONE),
         "charge_idx": offense.astype(np.int32),
         "investigated": np.concatenate([np.ones(n_rc, bool), no, np.ones(n_oc, bool)]),
         "arrested_at": st["arrest"].astype("datetime64[D]"),
         "charged_at": st["charge"].astype("datetime64[D]"),
         "convicted_at": st["convict"].astype("datetime64[D]"),
-        "record_tip": from_ref & (rng.random(n) < g.agency_records_tip[agency]),
+        "record_tip": from_ref & (rng.random(n) < p_record),
     }
     nulls = {"arrested_at": ~seen["arrest"], "charged_at": ~seen["charge"],
              "convicted_at": ~seen["convict"], "charge_idx": ~seen["charge"],
@@ -252,4 +263,5 @@ def write_truth(g: Any) -> dict[str, int]:
         "declined_logged": c["n_declined"], "other_source_cases": int(
             keep[len(keep) - c["n_other"]:].sum()) if c["n_other"] else 0,
         "persons": g.n_persons, "relatives_in_other_cases": g.n_relatives,
+        "namesakes_in_other_cases": g.n_namesakes,
     }

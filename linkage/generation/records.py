@@ -13,7 +13,7 @@ import duckdb
 import numpy as np
 
 from linkage.db import sql_file
-from linkage.generation import draws
+from linkage.generation import draws, mechanisms
 from linkage.generation import outcomes as gen_outcomes
 from linkage.generation.arrow import build_from, put
 from linkage.generation.scenario import Scenario
@@ -34,20 +34,31 @@ class StudyGenerator:
     """One generation run; ``run()`` builds every output table in the connection."""
 
     def __init__(
-        self, sc: Scenario, con: duckdb.DuckDBPyConnection, progress: Callable[[str, float], None]
+        self, sc: Scenario, con: duckdb.DuckDBPyConnection,
+        progress: Callable[[str, float], None], *, referred_tips_only: bool = False,
     ) -> None:
         self.sc, self.con, self.progress = sc, con, progress
-        streams = np.random.SeedSequence(sc.seed).spawn(6)
+        self.referred_tips_only = referred_tips_only
+        # Children of one SeedSequence do not depend on how many are spawned: the mechanism
+        # stream (rng_world, last) leaves the six streams of the reference world unchanged.
+        streams = np.random.SeedSequence(sc.seed).spawn(7)
         (self.rng_tips, self.rng_people, self.rng_ref, self.rng_case, self.rng_other,
-         self.rng_bulk) = (np.random.default_rng(s) for s in streams)
+         self.rng_bulk, self.rng_world) = (np.random.default_rng(s) for s in streams)
         self.lk = draws.load_lookups()
         self.noise = sc.corruption.noise
         self.offense_arr = {k: np.array([getattr(o, k) for o in sc.offense]) for k in (
             "share", "tip_share", "urgent_share", "abroad_share", "investigate", "arrest",
             "charge", "convict")}
+        conv = sc.conversion
+        for k, odds in (("investigate", conv.investigate), ("arrest", conv.arrest),
+                        ("charge", conv.charge), ("convict", conv.convict)):
+            self.offense_arr[k] = mechanisms.odds_scaled(self.offense_arr[k], odds)
 
     def run(self) -> dict[str, int]:
-        """Draw and assemble everything; return true (uncensored) counts per referral."""
+        """Draw and assemble everything; return true (uncensored) counts per referral.
+
+        With ``referred_tips_only`` the tips never referred are not drawn (the files then
+        hold the referred tips only; everything else is as in a full run)."""
         self._agencies()
         self._lookups()
         self._tip_skeleton()
@@ -61,7 +72,8 @@ class StudyGenerator:
         self.progress("case outcomes", 0.3)
         gen_outcomes.draw_cases(self)
         counts = gen_outcomes.write_truth(self)
-        self._bulk_tips()
+        if not self.referred_tips_only:
+            self._bulk_tips()
         return counts
 
     # -- reference tables -----------------------------------------------------------------
@@ -92,8 +104,8 @@ class StudyGenerator:
         self.state_start = np.searchsorted(lk.place_state_idx[order], np.arange(len(lk.states)))
         self.state_count = np.bincount(lk.place_state_idx, minlength=len(lk.states))
         # Agencies differ in whether they record the tip number (not a random sample).
-        m = self.sc.volume.cybertip_ref_share
-        self.agency_records_tip = rng.beta(0.5, 0.5 * (1 - m) / max(m, 1e-9), len(ids))
+        m, a = self.sc.volume.cybertip_ref_share, self.sc.audit.agency_shape
+        self.agency_records_tip = rng.beta(a, a * (1 - m) / max(m, 1e-9), len(ids))
 
     def _lookups(self) -> None:
         sc, lk, con = self.sc, self.lk, self.con
@@ -169,7 +181,10 @@ class StudyGenerator:
         return the identifier-presence masks drawn for them."""
         sc, noise, n = self.sc, self.noise, len(idx)
         cor = sc.corruption.referral
-        masks = draws.completeness_masks(rng, self.completeness[self.reporter[idx]], noise)
+        comp = mechanisms.drifted_completeness(
+            self.completeness[self.reporter[idx]], self._window_share(idx), sc.drift)
+        masks = draws.completeness_masks(rng, comp, noise)
+        masks = mechanisms.keep_families(masks, sc.identifiers.referral)
         pp = self.people
         dob = draws.corrupt_dob(rng, pp["dob_day"][person], cor, noise)
         fake = rng.random(n) < sc.people.fake_dob_share
@@ -197,6 +212,12 @@ class StudyGenerator:
         build_from(self.con, "tip_draws", cols, nulls, "generate/gen_tips.sql")
         return masks
 
+    def _window_share(self, idx: np.ndarray) -> np.ndarray:
+        """Share of the study window elapsed when tips ``idx`` were received."""
+        start = np.datetime64(self.sc.study.window_start, "s").astype(np.int64)
+        end = np.datetime64(self.sc.study.window_end, "s").astype(np.int64) + DAY
+        return (self.received[idx] - start) / (end - start)
+
     def _people_table(self, people: dict[str, np.ndarray]) -> None:
         n = len(people["first_idx"])
         cols = {"person_idx": np.arange(n, dtype=np.int64), **people}
@@ -218,6 +239,10 @@ class StudyGenerator:
         other = draws.draw_people(self.rng_other, self.lk, sc, self.n_other)
         self.n_relatives = draws.make_relatives(self.rng_other, other, ref,
                                                 sc.people.relative_share)
+        state = self.lk.place_state_idx
+        self.n_namesakes = mechanisms.make_namesakes(
+            self.rng_world, other, ref, sc.people.namesake_share,
+            lambda a: self._place_in_state(self.rng_world, state[ref["place_idx"][a]]))
         self.people = {k: np.concatenate([ref[k], other[k]]) for k in ref}
         self._people_table(self.people)
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sys
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from linkage.errors import ConfigError
+from linkage.generation._typed_toml import build
+from linkage.generation.scenario_checks import check
 from linkage.resources import scenarios_dir
 
 if sys.version_info >= (3, 11):
@@ -60,6 +60,9 @@ class People:
     min_age: int
     mean_age: float
     sd_age: float
+    # Case subjects from other sources given the first name and surname of a referral
+    # suspect and a home in the suspect's state: same name, other person.
+    namesake_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,93 @@ class Agencies:
     affiliates_per_state: int
 
 
+# --- mechanisms: each section's defaults are the generator's behaviour before it existed ---
+
+
+@dataclass(frozen=True)
+class RepeatReferrals:
+    """What happens to a suspect's later referrals to the agency that has the first one
+    (shares summing to 1): they join its case (and share its fate), are declined (never
+    investigated, whatever the case), or start a case of their own (their own decision)."""
+
+    join: float = 1.0
+    decline: float = 0.0
+    new_case: float = 0.0
+
+
+@dataclass(frozen=True)
+class Audit:
+    """How agencies record the tip number (``cybertip_ref``) on a referral's case.
+
+    Each agency's recording rate is Beta(a, a(1 - m)/m) around ``volume.cybertip_ref_share``
+    = m with a = ``agency_shape`` (small: a few agencies record most tip numbers; large:
+    every agency near m). Odds ratios then move each case's chance: by whether its arrest
+    is observed (``arrested_odds``, ``not_arrested_odds``; 0 = never) and per identifier
+    family its lead referral carries beyond the average (``identifier_odds``)."""
+
+    agency_shape: float = 0.5
+    arrested_odds: float = 1.0
+    not_arrested_odds: float = 1.0
+    identifier_odds: float = 1.0
+
+
+@dataclass(frozen=True)
+class ReferralFamilies:
+    """Identifier families a referral carries at all (tips as reported, and what the
+    tipline adds): false = the column is empty everywhere."""
+
+    email: bool = True
+    username: bool = True
+    phone: bool = True
+    ip: bool = True
+    name: bool = True
+    dob: bool = True
+
+
+@dataclass(frozen=True)
+class CaseFamilies:
+    """Identifier families an agency's case record holds at all."""
+
+    name: bool = True
+    dob: bool = True
+    email: bool = True
+    phone: bool = True
+    username: bool = True
+    address: bool = True
+
+
+@dataclass(frozen=True)
+class Identifiers:
+    referral: ReferralFamilies = field(default_factory=ReferralFamilies)
+    case: CaseFamilies = field(default_factory=CaseFamilies)
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """Odds ratios applied to every offense type's stage probability (1 = as listed)."""
+
+    investigate: float = 1.0
+    arrest: float = 1.0
+    charge: float = 1.0
+    convict: float = 1.0
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Identifier completeness of tips drifting over the study window (a platform changes
+    what it reports): each factor multiplies a family's completeness at the window's end,
+    1 at its start, linearly in between; with ``step`` the whole factor applies from the
+    window's midpoint on. Capped at complete."""
+
+    email: float = 1.0
+    username: float = 1.0
+    phone: float = 1.0
+    ip: float = 1.0
+    name: float = 1.0
+    dob: float = 1.0
+    step: bool = False
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A complete synthetic-study scenario (see ``linkage/scenarios/default.toml``)."""
@@ -216,6 +306,12 @@ class Scenario:
     email_domains: tuple[tuple[str, float], ...]
     # National totals at scale 1.0 the scenario is calibrated to (checked by tests/benchmarks).
     targets: dict[str, int] = field(default_factory=dict)
+    description: str = ""  # one line: what this world stresses
+    repeat_referrals: RepeatReferrals = field(default_factory=RepeatReferrals)
+    audit: Audit = field(default_factory=Audit)
+    identifiers: Identifiers = field(default_factory=Identifiers)
+    conversion: Conversion = field(default_factory=Conversion)
+    drift: Drift = field(default_factory=Drift)
     source: str = field(default="", compare=False)
 
     @property
@@ -243,6 +339,16 @@ def available_scenarios() -> list[str]:
     return sorted(p.stem for p in scenarios_dir().glob("*.toml"))
 
 
+def describe_scenarios() -> list[tuple[str, str]]:
+    """(name, one-line description) of every shipped scenario, by name.
+
+    Example:
+        >>> dict(describe_scenarios())["hard_noise"][:35]
+        'Twice the corruption and missing sh'
+    """
+    return [(name, load_scenario(name).description) for name in available_scenarios()]
+
+
 def load_scenario(
     name_or_path: str | Path = "default",
     *,
@@ -265,10 +371,10 @@ def load_scenario(
         raw["seed"] = seed
     raw.pop("base", None)
     errors: list[str] = []
-    scenario = _build(Scenario, raw, "", errors)
+    scenario = build(Scenario, raw, "", errors)
     # Domain checks need well-typed values; unknown keys alone do not stop them.
     if scenario is not None and all(": unknown key" in e for e in errors):
-        errors.extend(_check(scenario))
+        errors.extend(check(scenario))
     if errors:
         listing = "\n  - ".join(errors)
         raise ConfigError(f"scenario {name_or_path}: {len(errors)} problem(s):\n  - {listing}")
@@ -301,7 +407,9 @@ def _read_with_base(name_or_path: str | Path, seen: tuple[Path, ...]) -> dict[st
     base = data.get("base")
     if base is None:
         return data
-    return _merge(_read_with_base(base, seen + (path,)), data)
+    inherited = _read_with_base(base, seen + (path,))
+    inherited.pop("description", None)  # a world says what it stresses itself
+    return _merge(inherited, data)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -314,132 +422,3 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _build(cls: Any, data: Any, path: str, errors: list[str]) -> Any:
-    """Build a frozen dataclass from TOML data, appending every problem to ``errors``."""
-    if not isinstance(data, dict):
-        errors.append(f"{path or 'scenario'}: expected a table, got {type(data).__name__}")
-        return None
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
-    unknown = sorted(set(data) - set(fields))
-    for key in unknown:
-        errors.append(f"{path}{key}: unknown key (allowed: {', '.join(sorted(fields))})")
-    values: dict[str, Any] = {}
-    for name in fields:
-        if name not in data:
-            if fields[name].default is dataclasses.MISSING:
-                errors.append(f"{path}{name}: missing")
-            continue
-        values[name] = _coerce(hints[name], data[name], f"{path}{name}", errors)
-    required = [n for n, f in fields.items() if f.default is dataclasses.MISSING]
-    if any(n not in values for n in required):
-        return None
-    return cls(**values)
-
-
-def _coerce(hint: Any, value: Any, path: str, errors: list[str]) -> Any:
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, f"{path}.", errors)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, list):
-            errors.append(f"{path}: expected a list, got {value!r}")
-            return ()
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v, f"{path}[{i}]", errors) for i, v in enumerate(value))
-        if len(value) != len(args):
-            errors.append(f"{path}: expected {len(args)} items, got {len(value)}")
-            return ()
-        pairs = enumerate(zip(args, value, strict=True))
-        return tuple(_coerce(a, v, f"{path}[{i}]", errors) for i, (a, v) in pairs)
-    if origin is dict:
-        key_t, val_t = typing.get_args(hint)
-        if not isinstance(value, dict):
-            errors.append(f"{path}: expected a table, got {value!r}")
-            return {}
-        return {str(k): _coerce(val_t, v, f"{path}.{k}", errors) for k, v in value.items()}
-    if origin in (typing.Union, types.UnionType):  # pragma: no cover - not used yet
-        return value
-    return _scalar(hint, value, path, errors)
-
-
-def _scalar(hint: Any, value: Any, path: str, errors: list[str]) -> Any:
-    ok = {
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        str: isinstance(value, str),
-        bool: isinstance(value, bool),
-        dt.date: isinstance(value, dt.date) and not isinstance(value, dt.datetime),
-    }.get(hint, True)
-    if not ok:
-        errors.append(f"{path}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
-        return value
-    return float(value) if hint is float else value
-
-
-_UNIT = "a probability in [0, 1]"
-
-
-def _check(sc: Scenario) -> list[str]:
-    """Domain checks that types alone cannot express."""
-    errs: list[str] = []
-
-    def unit(path: str, value: float) -> None:
-        if not 0.0 <= value <= 1.0:
-            errs.append(f"{path}: {value!r} is not {_UNIT}")
-
-    if not 0 < sc.scale <= 10:
-        errs.append(f"scale: {sc.scale!r} must be in (0, 10]")
-    if sc.seed < 0:
-        errs.append(f"seed: {sc.seed!r} must be a non-negative integer")
-    st = sc.study
-    if not st.window_start <= st.window_end <= st.end_date:
-        errs.append("study: need window_start <= window_end <= end_date")
-    for section in ("volume", "people", "reporters", "enrichment", "case_record", "other_cases",
-                    "modifiers"):
-        obj = getattr(sc, section)
-        for f in dataclasses.fields(obj):
-            if f.name.endswith(("share", "_share")) or section in (
-                "enrichment", "case_record") or f.name in ("arrest", "charge", "convict"):
-                unit(f"{section}.{f.name}", getattr(obj, f.name))
-    for kind in ("large", "small", "public"):
-        comp = getattr(sc.completeness, kind)
-        for f in dataclasses.fields(comp):
-            unit(f"completeness.{kind}.{f.name}", getattr(comp, f.name))
-    for side in ("referral", "case"):
-        corr = getattr(sc.corruption, side)
-        for f in dataclasses.fields(corr):
-            unit(f"corruption.{side}.{f.name}", getattr(corr, f.name))
-    if sc.corruption.noise < 0:
-        errs.append(f"corruption.noise: {sc.corruption.noise!r} must be >= 0")
-    for name in ("urgent_investigate", "no_contact_investigate", "viral_investigate",
-                 "urgent_arrest", "abroad_arrest"):
-        if getattr(sc.modifiers, name) <= 0:
-            errs.append(f"modifiers.{name}: an odds ratio must be > 0")
-    for f in dataclasses.fields(sc.lags):
-        lag = getattr(sc.lags, f.name)
-        if not 0 < lag.median < lag.p90:
-            errs.append(f"lags.{f.name}: need 0 < median < p90, got {lag.median}, {lag.p90}")
-    if not sc.offense:
-        errs.append("offense: at least one [[offense]] is required")
-    names = [o.name for o in sc.offense]
-    if len(set(names)) != len(names):
-        errs.append(f"offense: names must be unique, got {names}")
-    for i, off in enumerate(sc.offense):
-        for f in dataclasses.fields(off):
-            if f.name not in ("name", "incident_type", "charge_label"):
-                unit(f"offense[{i}] ({off.name}).{f.name}", getattr(off, f.name))
-    for key in ("share", "tip_share"):
-        total = sum(getattr(o, key) for o in sc.offense)
-        if abs(total - 1.0) > 1e-6:
-            errs.append(f"offense.{key}: must sum to 1 over offense types, got {total:.6f}")
-    if sc.reporters.n_esp < sc.reporters.large_n or sc.reporters.large_n < 0:
-        errs.append("reporters: need 0 <= large_n <= n_esp")
-    if any(c.weight < 0 for c in sc.country) or not sc.country:
-        errs.append("country: need at least one [[country]] with non-negative weights")
-    if not sc.email_domains or any(w <= 0 for _, w in sc.email_domains):
-        errs.append("email_domains: need [domain, weight > 0] pairs")
-    if sc.people.referrals_per_person_mean < 1:
-        errs.append("people.referrals_per_person_mean: must be >= 1")
-    return errs

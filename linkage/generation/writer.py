@@ -54,8 +54,13 @@ def generate(
     *,
     fmt: str = "parquet",
     on_progress: ProgressFn | None = None,
+    referred_tips_only: bool = False,
 ) -> GenerateSummary:
     """Generate a synthetic study into ``out_dir`` (replaced atomically if it exists).
+
+    ``referred_tips_only`` leaves out the tips that were never referred (95% of the rows
+    at the default's shares): the referrals, cases and truth are the same as in a full
+    run, which is all a methodology replicate reads.
 
     Example:
         >>> from linkage.generation.scenario import load_scenario
@@ -75,7 +80,8 @@ def generate(
         con = connect(stage / "work.duckdb",
                       memory_limit=os.environ.get("LINKAGE_MEMORY_LIMIT") or "4GB")
         with con:
-            counts = StudyGenerator(scenario, con, progress).run()
+            counts = StudyGenerator(scenario, con, progress,
+                                    referred_tips_only=referred_tips_only).run()
             files = _write(con, stage, fmt)
             progress("write files", 1.0)
         (stage / "work.duckdb").unlink()

@@ -1,8 +1,9 @@
-"""Workaround for Splink 5.0: an EM session can end on an m probability of exactly 0.
+"""Workaround for Splink 5.0: an EM session can end on an m probability of (nearly) 0.
 
-EM can estimate m = 0 for a comparison level when no pair of the training block that falls
-in it is ever likely a match (the match posterior underflows to 0), and Splink 5.0's
-m-probability setter then rejects 0 with ``ValueError``. Upstream:
+EM can estimate m = 0, or a denormal such as 1e-321, for a comparison level when no pair of
+the training block that falls in it is ever likely a match (the match posterior underflows),
+and Splink 5.0's m-probability setter then rejects any value below 1e-300 with
+``ValueError``. Upstream:
 moj-analytical-services/splink#2333 (zero trained m values) and the setter validation of
 moj-analytical-services/splink#2851. It shows on small studies (a few hundred referrals),
 where one EM block holds few pairs. Worse, the linker is left without the comparisons the
@@ -18,6 +19,7 @@ other ``ValueError`` propagates.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from splink import Linker
@@ -25,6 +27,7 @@ from splink import Linker
 log = logging.getLogger(__name__)
 
 ZERO_M_MESSAGE = "m_probability value 0.0 is below the minimum allowed value"
+_UNDERFLOW = re.compile(r"m_probability value \S+ is below the minimum allowed value")
 
 
 def run_em_session(linker: Linker, inputs: list[Any], rule: str, **kwargs: Any) -> Linker:
@@ -38,9 +41,9 @@ def run_em_session(linker: Linker, inputs: list[Any], rule: str, **kwargs: Any) 
     try:
         linker.training.estimate_parameters_using_expectation_maximisation(rule, **kwargs)
     except ValueError as exc:
-        if ZERO_M_MESSAGE not in str(exc):
+        if not _UNDERFLOW.search(str(exc)):
             raise
-        log.warning("EM on %r estimated an m probability of 0 (Splink 5.0 rejects it, "
+        log.warning("EM on %r estimated an m probability of about 0 (Splink 5.0 rejects it, "
                     "splink#2333): session skipped, its m values stay untrained", rule)
         return Linker(inputs, saved, log_level="WARNING")
     return linker

@@ -135,6 +135,7 @@ def link(
     em_max_pairs: float = 2e6,
     model: ModuleType | None = None,
     backend: str = "duckdb",
+    charts: bool = True,
 ) -> LinkSummary:
     """Link referrals to case outcomes and write ``scored_pairs`` and ``links``.
 
@@ -154,6 +155,8 @@ def link(
         backend: where Splink trains and scores: ``"duckdb"`` (in-process) or ``"spark"``
             (:mod:`linkage.linking.spark`; the model is retrained there from the same
             settings). Staging, the temporal step and ``links`` are DuckDB either way.
+        charts: draw Splink's model charts (``LinkSummary.charts``); False skips them
+            (nothing else changes: a methodology replicate shows no chart).
 
     Returns:
         A ``LinkSummary`` with counts, the model, offline chart HTML and step timings.
@@ -219,7 +222,7 @@ def link(
             temporal = _write_scored_pairs(con, work, local, spec.MW_COLUMNS)
 
             timer.step("charts")
-            charts = _charts(linker, predictions, work, db_api)
+            chart_html = _charts(linker, predictions, work, db_api) if charts else {}
         except ToolkitError:
             raise
         except Exception as exc:  # Splink raises many types; name the step that failed
@@ -257,7 +260,7 @@ def link(
         model=model,
         temporal=temporal,
         model_path=model_path,
-        charts=charts,
+        charts=chart_html,
         seconds=timer.seconds,
         pseudonymised=spec is not lm,
     )
