@@ -61,11 +61,12 @@ def bias_colour(bias: float | None, truth: float | None) -> str:
 
 @dataclass(frozen=True)
 class Heatmap:
-    """One table: rows of (label, [(text, colour), ...]) under ``columns``."""
+    """One table under ``columns``: rows of (group, label, [(text, colour), ...]); a row
+    whose group differs from the previous one's starts with a group header."""
 
     title: str
     columns: list[str]
-    rows: list[tuple[str, list[tuple[str, str]]]]
+    rows: list[tuple[str, str, list[tuple[str, str]]]]
 
 
 def _cells(matrix: pd.DataFrame, min_referrals: float) -> pd.DataFrame:
@@ -82,15 +83,18 @@ def _cells(matrix: pd.DataFrame, min_referrals: float) -> pd.DataFrame:
     ).sort_values(["k", "a", "offense_type", "s"])[["rate_kind", "offense_type", "stage"]]
 
 
-def _heatmaps(matrix: pd.DataFrame, worlds: list[str], method: str,
+PREVIOUS = {"arrest": "investigation", "charge": "arrest", "conviction": "charge"}
+
+
+def _heatmaps(matrix: pd.DataFrame, worlds: list[str], method: str, kind: str,
               min_referrals: float) -> tuple[Heatmap, Heatmap]:
     cells = _cells(matrix, min_referrals)
+    cells = cells[cells.rate_kind == kind]
     sub = matrix[matrix.method == method].set_index(
         ["rate_kind", "offense_type", "stage", "world"])
     bias_rows, cov_rows = [], []
     for kind, offense, stage in cells.itertuples(index=False):
-        label = (f"{offense} · {stage}" if kind == "cumulative"
-                 else f"{offense} · {stage} | previous")
+        label = stage if kind == "cumulative" else f"{stage} | {PREVIOUS.get(stage, '')}"
         b_row, c_row = [], []
         for w in worlds:
             key = (kind, offense, stage, w)
@@ -101,10 +105,10 @@ def _heatmaps(matrix: pd.DataFrame, worlds: list[str], method: str,
             r = sub.loc[key]
             b_row.append((f"{100 * r.bias:+.2f}", bias_colour(r.bias, r.truth_mean)))
             c_row.append((f"{r.coverage:.2f}", coverage_colour(r.coverage)))
-        bias_rows.append((label, b_row))
-        cov_rows.append((label, c_row))
-    return (Heatmap(f"{method}: bias (percentage points)", worlds, bias_rows),
-            Heatmap(f"{method}: coverage of the 95% interval", worlds, cov_rows))
+        bias_rows.append((offense, label, b_row))
+        cov_rows.append((offense, label, c_row))
+    return (Heatmap(f"{method}, {kind}: bias (points)", worlds, bias_rows),
+            Heatmap(f"{method}, {kind}: coverage of the 95% interval", worlds, cov_rows))
 
 
 def render_matrix_html(matrix: pd.DataFrame, *, params: Mapping[str, object],
@@ -129,13 +133,15 @@ def render_matrix_html(matrix: pd.DataFrame, *, params: Mapping[str, object],
             h = head.loc[(w, m)]
             row.append((f"{h.max_abs_bias_pp:.2f} pp · {h.mean_coverage:.2f}",
                         coverage_colour(h.mean_coverage)))
-        grid.append((w, row))
+        grid.append(("", w, row))
     glance = Heatmap("max |bias| (points) · mean coverage, cumulative rates", methods, grid)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir()),
                              autoescape=jinja2.select_autoescape(["html.j2"]))
     return env.get_template("matrix.html.j2").render(
         params=dict(params), glance=glance,
-        panels=[_heatmaps(matrix, worlds, m, min_referrals) for m in methods],
+        panels=[(m, _heatmaps(matrix, worlds, m, "cumulative", min_referrals)) for m in methods],
+        conditional=[(m, _heatmaps(matrix, worlds, m, "conditional", min_referrals))
+                     for m in methods],
         descriptions=dict(descriptions or {}), worlds=worlds, min_referrals=min_referrals,
         full_colour=int(100 * FULL_COLOUR_RELATIVE_BIAS))
 
