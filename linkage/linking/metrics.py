@@ -27,19 +27,13 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from linkage import pipeline
 from linkage.db import build_table, table_exists
 from linkage.linking import model as lm
 from linkage.linking import tokens as link_model_private
 
 log = logging.getLogger(__name__)
 
-MART_FILES = (
-    "marts/baseline_links.sql",
-    "marts/link_metrics.sql",
-    "marts/link_reliability.sql",
-    "marts/link_error_rates.sql",
-    "marts/link_threshold_sweep.sql",
-)
 REQUIRED_TABLES = (
     "truth_links",
     "links",
@@ -138,8 +132,8 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
         raise LookupError(f"cannot evaluate linkage: missing table(s) {', '.join(missing)}")
     _build_truth_pair_blocking(con)
     tables = ["truth_pair_blocking"]
-    for relpath in MART_FILES:
-        tables.append(build_table(con, relpath))
+    for step in pipeline.EVALUATION:
+        tables.append(build_table(con, step.file))
 
     overall = con.sql(
         "select method, n_links, tp, fp, fn, precision, recall, f1 "

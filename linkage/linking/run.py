@@ -9,7 +9,8 @@
 * ``links`` (contract) - referral_id, case_id, match_probability, match_weight: for each
   referral its best case if that case's probability reaches the threshold. A referral has
   at most one link; a case may take several (repeat suspects);
-* ``link_gap_model`` - the temporal step's buckets, m/u and fitted parameters.
+* ``link_gap_cells`` / ``link_gap_fit`` / ``link_gap_model`` - what the temporal step is
+  fitted on, what the fit found, and both side by side.
 
 The match probability is built in two steps, neither of which reads truth:
 
@@ -52,7 +53,7 @@ from typing import Any
 import duckdb
 from splink import DuckDBAPI, Linker
 
-from linkage.db import build_table, quote_ident, quote_literal
+from linkage.db import build_from_frame, build_table, quote_ident, quote_literal
 from linkage.errors import ConfigError, LinkModelError, ToolkitError
 from linkage.ingest.staging import build_staging
 from linkage.linking import model as lm
@@ -60,6 +61,7 @@ from linkage.linking import tokens as link_model_private
 from linkage.linking._splink_em import run_em_session
 from linkage.linking.model import TemporalFit, fit_temporal
 from linkage.linking.spark import BACKENDS
+from linkage.summaries import LinkFacts
 
 __all__ = ["LinkSummary", "TemporalFit", "fit_temporal", "link"]
 
@@ -106,6 +108,16 @@ class LinkSummary:
     charts: dict[str, str] = field(default_factory=dict, repr=False)
     seconds: dict[str, float] = field(default_factory=dict)
     pseudonymised: bool = False
+
+    def facts(self) -> LinkFacts:
+        """The settings and counts the report and the manifest record."""
+        return LinkFacts(
+            threshold=self.threshold, score_floor=self.score_floor,
+            probability_two_random_records_match=self.probability_two_random_records_match,
+            n_referrals=self.n_referrals, n_cases=self.n_cases,
+            n_candidate_pairs=self.n_candidate_pairs, n_scored_pairs=self.n_scored_pairs,
+            n_links=self.n_links, n_cases_linked=self.n_cases_linked,
+            pseudonymised=self.pseudonymised)
 
     def write_charts(self, folder: str | Path) -> list[Path]:
         """Write each chart to ``<folder>/<name>.html``; return the paths.
@@ -397,7 +409,7 @@ def _write_scored_pairs(
     try:
         build_table(
             con,
-            "marts/link_gap_model.sql",
+            "intermediate/link_gap_cells.sql",
             {
                 "bucket_names": [b[0] for b in lm.GAP_BUCKETS],
                 "bucket_lo": [b[1] for b in lm.GAP_BUCKETS],
@@ -407,22 +419,21 @@ def _write_scored_pairs(
             },
         )
         rows = con.sql(
-            "select bucket_order - 1, u_gap, same_agency, n_same_person_pairs from link_gap_model"
+            "select bucket_order - 1, u_gap, same_agency, n_same_person_pairs from link_gap_cells"
         ).fetchall()
         fit = fit_temporal(rows)
-        con.execute(
-            "update link_gap_model set m_gap = ($m_gap)[bucket_order], rho = $rho,"
-            " m_agency = $m_agency, u_agency = $u_agency",
-            {
-                "m_gap": list(fit.m_gap),
-                "rho": fit.rho,
-                "m_agency": fit.m_agency,
-                "u_agency": fit.u_agency,
-            },
-        )
+        build_from_frame(con, "intermediate/link_gap_fit.sql", "link_gap_fit_input", {
+            "bucket_order": list(range(1, len(fit.m_gap) + 1)),
+            "m_gap": list(fit.m_gap),
+            "rho": [fit.rho] * len(fit.m_gap),
+            "m_agency": [fit.m_agency] * len(fit.m_gap),
+            "u_agency": [fit.u_agency] * len(fit.m_gap),
+            "iterations": [fit.iterations] * len(fit.m_gap),
+        })
+        build_table(con, "marts/link_gap_model.sql")
         build_table(
             con,
-            "marts/scored_pairs.sql",
+            "intermediate/scored_pairs.sql",
             {"score_floor": lm.SCORE_FLOOR, "m_agency": lm.M_AGENCY},
         )
     finally:
