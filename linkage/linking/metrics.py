@@ -29,8 +29,7 @@ import duckdb
 
 from linkage import pipeline
 from linkage.db import build_table, table_exists
-from linkage.linking import model as lm
-from linkage.linking import tokens as link_model_private
+from linkage.linking.model import CLEAR_MODEL, model_for
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +98,14 @@ def has_truth(con: duckdb.DuckDBPyConnection) -> bool:
 def blocking_condition(rules: Sequence[str] | None = None) -> str:
     """SQL condition true when a pair (``l`` = case, ``r`` = referral) is blocked together.
 
-    ``rules`` default to the clear model's (:mod:`linkage.linking.model`); a pseudonymised
-    study replays :mod:`linkage.linking.tokens`'s.
+    ``rules`` default to the clear model's; a pseudonymised study replays its own model's.
 
     Example:
         >>> blocking_condition().startswith("(l.email = r.email)")
         True
     """
-    return " or ".join(f"({rule})" for rule in (lm.BLOCKING_RULES if rules is None else rules))
+    rules = CLEAR_MODEL.blocking_rules if rules is None else rules
+    return " or ".join(f"({rule})" for rule in rules)
 
 
 def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
@@ -167,7 +166,7 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
 
 def _build_truth_pair_blocking(con: duckdb.DuckDBPyConnection) -> None:
     # Orientation matches the model's (l = case, r = referral); the rules are symmetric.
-    rules = link_model_private.model_for(con).BLOCKING_RULES
+    rules = model_for(con).blocking_rules
     con.execute(
         f"""
         create or replace table truth_pair_blocking as

@@ -22,7 +22,7 @@ The match probability is built in two steps, neither of which reads truth:
    is the posterior of a two-class mixture over the gap between referral and case
    opening (links: fitted, anchored on an assumed lag distribution; other pairs: the
    random-pair distribution) and agency agreement, fitted by EM on likely same-person
-   pairs (``link_model.fit_temporal``). No one-case-one-referral constraint: agencies
+   pairs (``temporal.fit_temporal``). No one-case-one-referral constraint: agencies
    may merge a suspect's referrals into one case; but a referral from another agency is
    discounted when the case has a likely referral of the person from its own agency.
 
@@ -47,7 +47,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import duckdb
@@ -57,10 +56,11 @@ from linkage.db import build_from_frame, build_table, quote_ident, quote_literal
 from linkage.errors import ConfigError, LinkModelError, ToolkitError
 from linkage.ingest.staging import build_staging
 from linkage.linking import model as lm
-from linkage.linking import tokens as link_model_private
+from linkage.linking import temporal as tm
 from linkage.linking._splink_em import run_em_session
-from linkage.linking.model import TemporalFit, fit_temporal
+from linkage.linking.model import LinkModel, model_for
 from linkage.linking.spark import BACKENDS
+from linkage.linking.temporal import TemporalFit, fit_temporal
 from linkage.summaries import LinkFacts
 
 __all__ = ["LinkSummary", "TemporalFit", "fit_temporal", "link"]
@@ -90,7 +90,7 @@ class LinkSummary:
         charts: offline (self-contained) HTML of the model charts, by name.
         seconds: wall time of each step.
         pseudonymised: the input was pseudonymised (linked with
-            :mod:`linkage.linking.tokens`).
+            ``model.PSEUDONYMISED_MODEL``).
     """
 
     n_referrals: int
@@ -145,7 +145,7 @@ def link(
     on_progress: ProgressCallback | None = None,
     u_max_pairs: float = 2e6,
     em_max_pairs: float = 2e6,
-    model: ModuleType | None = None,
+    model: LinkModel | None = None,
     backend: str = "duckdb",
 ) -> LinkSummary:
     """Link referrals to case outcomes and write ``scored_pairs`` and ``links``.
@@ -160,9 +160,9 @@ def link(
         on_progress: called with the name of each step as it starts.
         u_max_pairs: random pairs sampled to estimate u.
         em_max_pairs: cap on pairs per EM block.
-        model: the model module (:mod:`linkage.linking.model` or
-            :mod:`linkage.linking.tokens`); None = detected from the input
-            (pseudonymised input carries a ``pseudo_scheme`` column).
+        model: the linkage model (``model.CLEAR_MODEL`` or ``model.PSEUDONYMISED_MODEL``);
+            None = chosen for the input (pseudonymised input carries a ``pseudo_scheme``
+            column).
         backend: where Splink trains and scores: ``"duckdb"`` (in-process) or ``"spark"``
             (:mod:`linkage.linking.spark`; the model is retrained there from the same
             settings). Staging, the temporal step and ``links`` are DuckDB either way.
@@ -186,12 +186,12 @@ def link(
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     timer = _Timer(on_progress)
-    spec = link_model_private.model_for(con) if model is None else model
-    if spec is not lm:
+    spec = model_for(con) if model is None else model
+    if spec.pseudonymised:
         log.info("pseudonymised input: linking on tokens and encodings")
 
     timer.step("staging")
-    build_staging(con, pseudonymised=spec is not lm)
+    build_staging(con, pseudonymised=spec.pseudonymised)
     n_ref = _count(con, "stg_referrals")
     n_case = _count(con, "stg_case_outcomes")
     if n_ref == 0 or n_case == 0:
@@ -228,7 +228,7 @@ def link(
             n_candidates = _count_candidates(linker)
             predictions = linker.inference.predict(threshold_match_probability=lm.SCORE_FLOOR)
             local = spark.to_duckdb(predictions, work) if spark else predictions
-            temporal = _write_scored_pairs(con, work, local, spec.MW_COLUMNS)
+            temporal = _write_scored_pairs(con, work, local, spec.mw_columns)
 
             timer.step("charts")
             charts = _charts(linker, predictions, work, db_api)
@@ -271,7 +271,7 @@ def link(
         model_path=model_path,
         charts=charts,
         seconds=timer.seconds,
-        pseudonymised=spec is not lm,
+        pseudonymised=spec.pseudonymised,
     )
 
 
@@ -330,7 +330,7 @@ logging.getLogger("splink.internals.settings").addFilter(_KnownSplinkWarnings())
 
 
 def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI,
-            model: ModuleType) -> tuple[Linker, list[Any]]:
+            model: LinkModel) -> tuple[Linker, list[Any]]:
     """A linker on the staged tables for ``model``'s settings, and its registered inputs."""
     cases = db_api.register(
         con.sql("select * from stg_case_outcomes").to_arrow_table(),
@@ -343,21 +343,21 @@ def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI,
     return Linker([cases, refs], model.settings(), log_level="WARNING"), [cases, refs]
 
 
-def _train(linker: Linker, inputs: list[Any], model: ModuleType, *, seed: int,
+def _train(linker: Linker, inputs: list[Any], model: LinkModel, *, seed: int,
            u_max_pairs: float, em_max_pairs: float) -> tuple[Linker, float]:
     """Train lambda, u and m (unsupervised); return the trained linker and lambda."""
     training = linker.training
     training.estimate_probability_two_random_records_match(
-        list(model.DETERMINISTIC_RULES), recall=model.ASSUMED_RECALL
+        list(model.deterministic_rules), recall=model.assumed_recall
     )
     training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
-    for i, rule in enumerate(model.EM_RULES, start=1):
+    for i, rule in enumerate(model.em_rules, start=1):
         n_pairs = linker.blocking_analysis.count_comparisons_from_blocking_rules(
             [rule], record_sample_proportion=1.0
         )[0]["marginal_comparison_count"]
         if n_pairs == 0:
             # e.g. no usernames on the case side: skip, the other blocks still train
-            log.warning("EM block %d of %d has no pairs: skipped", i, len(model.EM_RULES))
+            log.warning("EM block %d of %d has no pairs: skipped", i, len(model.em_rules))
             continue
         if n_pairs < 100:
             log.warning("EM block %d has only %d pairs: its m values are noisy", i, n_pairs)
@@ -411,11 +411,11 @@ def _write_scored_pairs(
             con,
             "intermediate/link_gap_cells.sql",
             {
-                "bucket_names": [b[0] for b in lm.GAP_BUCKETS],
-                "bucket_lo": [b[1] for b in lm.GAP_BUCKETS],
-                "bucket_hi": [b[2] for b in lm.GAP_BUCKETS],
-                "m_gap": list(lm.GAP_M),
-                "identity_floor": lm.RHO_IDENTITY_FLOOR,
+                "bucket_names": [b[0] for b in tm.GAP_BUCKETS],
+                "bucket_lo": [b[1] for b in tm.GAP_BUCKETS],
+                "bucket_hi": [b[2] for b in tm.GAP_BUCKETS],
+                "m_gap": list(tm.GAP_M),
+                "identity_floor": tm.RHO_IDENTITY_FLOOR,
             },
         )
         rows = con.sql(
@@ -434,7 +434,7 @@ def _write_scored_pairs(
         build_table(
             con,
             "intermediate/scored_pairs.sql",
-            {"score_floor": lm.SCORE_FLOOR, "m_agency": lm.M_AGENCY},
+            {"score_floor": lm.SCORE_FLOOR, "m_agency": tm.M_AGENCY},
         )
     finally:
         con.unregister("linkage_identity_pairs")
