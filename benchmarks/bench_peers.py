@@ -15,7 +15,7 @@ How the comparison is kept fair:
   (names, e-mails, phones standardised by ``sql/staging/``), built once before any timing.
   recordlinkage gets them as pandas DataFrames (the conversion is timed apart, ``to pandas``).
 * **Same candidate pairs.** recordlinkage blocks with its own ``Index`` - one ``Block`` per
-  rule of ``link_model.BLOCKING_RULES``, their union (phone prefix/suffix rules on derived
+  rule of ``model.CLEAR_MODEL.blocking_rules``, their union (phone prefix/suffix rules on derived
   columns) - and the floor with the same rules in SQL. The table prints each method's pair
   count so equality is visible. (Ours also counts every blocked pair.)
 * **Same decision rule and truth.** Each method scores its pairs; a referral's link is its
@@ -122,7 +122,7 @@ def _blocked_pairs_sql() -> str:
     parts = [
         f"select l.unique_id as case_id, r.unique_id as referral_id "
         f"from stg_case_outcomes as l join stg_referrals as r on {rule}"
-        for rule in lm.BLOCKING_RULES
+        for rule in lm.CLEAR_MODEL.blocking_rules
     ]
     return "\nunion\n".join(parts)  # union: each pair once, whichever rules found it
 
@@ -214,7 +214,7 @@ def run_recordlinkage(con: duckdb.DuckDBPyConnection, jobs: int, sample: float,
         refs_sql += " where unique_id in (select referral_id from rl_sample)"
     cases = con.sql("select * from stg_case_outcomes").df().set_index("unique_id")
     refs = con.sql(refs_sql).df().set_index("unique_id")
-    blocks = _rl_blocks(lm.BLOCKING_RULES)
+    blocks = _rl_blocks(lm.CLEAR_MODEL.blocking_rules)
     cases = _with_derived(cases, {k for lo, _ in blocks for k in lo})
     refs = _with_derived(refs, {k for _, ro in blocks for k in ro})
     to_pandas = time.perf_counter() - t0

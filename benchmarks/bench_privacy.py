@@ -32,7 +32,7 @@ FALLBACK_KEY = "benchmark key: not secret, only for reproducible figures"
 def _study(data: Path, db: Path, seed: int, n_boot: int) -> dict:
     """Load, link, evaluate and estimate one input; return F1 and the primary rates."""
     from linkage.db import connect
-    from linkage.estimation.run import estimate
+    from linkage.estimation import estimate
     from linkage.ingest.load import load_input, load_truth
     from linkage.linking.metrics import evaluate
     from linkage.linking.run import link

@@ -312,8 +312,8 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
     """
     from linkage.db import connect, table_exists
     from linkage.errors import ConfigError
+    from linkage.estimation import estimate as run_estimate
     from linkage.estimation.disclosure import MIN_DENOMINATOR
-    from linkage.estimation.run import estimate as run_estimate
     from linkage.quality.suites import gate
     from linkage.study import headline_table
 

@@ -2,8 +2,9 @@
 
 Every table the toolkit derives is built by exactly one SQL file named for it: the runner
 wraps ``sql/<layer>/<table>.sql`` in ``create or replace table <table> as ...``, so a file
-cannot build a table other than the one its name says. Values are always bound as
-parameters (``$name``), never formatted into SQL; identifiers go through ``quote_ident``.
+cannot build a table other than the one its name says, and it refuses a file that
+:mod:`linkage.pipeline` does not list. Values are always bound as parameters (``$name``),
+never formatted into SQL; identifiers go through ``quote_ident``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from linkage import pipeline
 from linkage.resources import sql_dir
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,14 @@ def sql_file(relpath: str) -> Path:
     return path
 
 
+def _listed(relpath: str, *, macros: bool) -> Path:
+    step = pipeline.step(relpath)  # KeyError for a file the run order does not list
+    if step.macros != macros:
+        kind = "macro" if step.macros else "table"
+        raise ValueError(f"SQL file {relpath} is a {kind} file in linkage/pipeline.py")
+    return sql_file(relpath)
+
+
 def build_table(
     con: duckdb.DuckDBPyConnection,
     relpath: str,
@@ -86,18 +96,60 @@ def build_table(
 ) -> str:
     """Build the table named for ``sql/<relpath>`` from that file's query; return its name.
 
+    Raises:
+        KeyError: ``relpath`` is not listed in :mod:`linkage.pipeline`.
+
     Example:
         >>> con = connect()
-        >>> build_table(con, "staging/stg_nicknames.sql")  # doctest: +SKIP
-        'stg_nicknames'
+        >>> build_table(con, "staging/no_such_table.sql")
+        Traceback (most recent call last):
+        ...
+        KeyError: 'SQL file staging/no_such_table.sql is not listed in linkage/pipeline.py'
     """
-    path = sql_file(relpath)
+    path = _listed(relpath, macros=False)
     table = path.stem
     query = path.read_text(encoding="utf-8").strip().rstrip(";")
     used = {k: v for k, v in (params or {}).items() if f"${k}" in query}
     log.debug("building table %s from %s", table, relpath)
     con.execute(f"create or replace table {quote_ident(table)} as\n{query}", used or None)
     return table
+
+
+def build_from_frame(
+    con: duckdb.DuckDBPyConnection,
+    relpath: str,
+    view: str,
+    frame: Any,
+    params: Mapping[str, Any] | None = None,
+) -> str:
+    """Build the table of ``relpath`` from its SQL file, which reads ``frame`` (a pandas
+    DataFrame, an Arrow table or a dict of equal-length lists) as the view ``view``.
+
+    Example:
+        >>> con = connect()
+        >>> build_from_frame(con, "intermediate/link_gap_fit.sql", "link_gap_fit_input",
+        ...     {"bucket_order": [1], "m_gap": [1.0], "rho": [0.5], "m_agency": [0.9],
+        ...      "u_agency": [0.5], "iterations": [3]})
+        'link_gap_fit'
+    """
+    if isinstance(frame, dict):
+        import pyarrow as pa
+
+        frame = pa.table(frame)
+    con.register(view, frame)
+    try:
+        return build_table(con, relpath, params)
+    finally:
+        con.unregister(view)
+
+
+def run_macros(con: duckdb.DuckDBPyConnection, relpath: str) -> None:
+    """Define the DuckDB macros of ``sql/<relpath>`` (a file listed as macros).
+
+    Example:
+        >>> run_macros(connect(), "staging/stg_macros.sql")
+    """
+    con.execute(_listed(relpath, macros=True).read_text(encoding="utf-8"))
 
 
 def query_file(
@@ -112,7 +164,7 @@ def query_file(
     Example:
         >>> query_file(con, "marts/links.sql", {"threshold": 0.9}).df()  # doctest: +SKIP
     """
-    query = sql_file(relpath).read_text(encoding="utf-8").strip().rstrip(";")
+    query = _listed(relpath, macros=False).read_text(encoding="utf-8").strip().rstrip(";")
     used = {k: v for k, v in (params or {}).items() if f"${k}" in query}
     return con.sql(query, params=used or None)
 

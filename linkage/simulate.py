@@ -4,7 +4,7 @@ Each replicate generates a fresh synthetic study (its own seed), loads it, links
 Splink, runs :func:`linkage.estimation.run.estimate` without suppression and scores every
 method's cumulative and conditional rates against the truth. **The truth is the realised
 share of this replicate's referrals** that reached the stage under the same censoring rule
-as the estimators (``sql/marts/rates_truth.sql``, from ``truth_referrals``' true dates):
+as the estimators (``truth_cells``, from ``truth_referrals``' true dates):
 the finite-population quantity a study reports, which is also what the intervals target.
 
 A replicate is **lean** by default: it computes what it scores and nothing else (see
@@ -33,10 +33,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from linkage.db import build_table, connect, quote_literal, row_count
+from linkage.db import connect, quote_literal, row_count
 from linkage.errors import ConfigError
 from linkage.estimation import estimate
-from linkage.estimation.rates import STAGE_NAMES
+from linkage.estimation.truth import truth_comparison
 from linkage.generation import Scenario, generate, load_scenario
 from linkage.ingest import load_input, load_truth
 from linkage.linking import link
@@ -141,10 +141,11 @@ def run_replicate(
         link(con, seed=seed, **options)
         lap("link")
         options = {"dimensions": ("offense_type",), "companions": False} if lean else {}
-        summary = estimate(con, seed=seed, n_boot=n_boot, suppress_below=0,
-                           min_denominator=0, **options)
+        summary = estimate(con, seed=seed, n_boot=n_boot, suppress_below=0, min_denominator=0,
+                           comparisons=False, **options)
         lap("estimate")
-        truth = truth_rates(con, summary.follow_up_days)
+        truth_comparison(con, summary.follow_up_days, publish=False)
+        truth = con.table("truth_cells").df()
         est = con.sql(
             "select method, offense_type, stage, rate_kind, n_referrals, estimate, ci_low,"
             " ci_high from conversion_rates"
@@ -155,40 +156,6 @@ def run_replicate(
     lap("truth")
     rows.attrs["seconds"] = seconds
     return rows
-
-
-def truth_rates(con, follow_up_days: int) -> pd.DataFrame:
-    """True rates (offense_type, stage, rate_kind, truth) under the estimators' censoring.
-
-    Builds ``rates_truth`` from ``truth_referrals`` and the estimators' ``rates_referrals``
-    (so the eligible referrals and the end date are the estimators' own) and aggregates it
-    per offense type and ``ALL``. Synthetic data only; the report shows it beside the
-    estimates.
-
-    Example:
-        >>> truth_rates(con, 365).query("offense_type == 'ALL'")  # doctest: +SKIP
-    """
-    build_table(con, "marts/rates_truth.sql", {"follow_up_days": int(follow_up_days)})
-    return _truth_rates(con)
-
-
-def _truth_rates(con) -> pd.DataFrame:
-    """True cumulative and conditional rates per offense type and ALL."""
-    stages = ", ".join(f"sum(t.reached_{s}::int) as {s}" for s in STAGE_NAMES)
-    counts = con.sql(
-        f"select coalesce(r.offense_type, 'ALL') as offense_type, count(*) as n, {stages} "
-        "from rates_truth as t join rates_referrals as r using (ref_idx) "
-        "where t.eligible group by rollup (r.offense_type)"
-    ).df()
-    rows = []
-    for k, stage in enumerate(STAGE_NAMES):
-        rows.append(counts.assign(stage=stage, rate_kind="cumulative",
-                                  truth=counts[stage] / counts["n"]))
-        if k:
-            prev = counts[STAGE_NAMES[k - 1]]
-            rows.append(counts.assign(stage=stage, rate_kind="conditional",
-                                      truth=counts[stage] / prev.where(prev > 0)))
-    return pd.concat(rows)[["offense_type", "stage", "rate_kind", "truth"]]
 
 
 REPLICATES_FILE = "replicates.csv"

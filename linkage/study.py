@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import platform
@@ -29,10 +30,12 @@ from linkage.errors import ConfigError, OutputError
 from linkage.generation import Scenario, load_scenario
 from linkage.linking import BACKENDS
 from linkage.outputs import atomic_folder
+from linkage.summaries import StudyManifest
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SCALE = 0.02  # the default `linkage run` (about half a minute on 2 cores)
+DEFAULT_SEED = 42  # seed of training and estimation on a user's own data (no scenario seed)
 RAW_SUITES = ("raw_tips", "raw_referrals", "raw_case_outcomes")
 LINK_SUITES = ("stg_referrals", "stg_case_outcomes", "links")
 OUTPUT_FILES = ("report.html", "report.md", "conversion_rates.csv", "links.parquet",
@@ -100,7 +103,7 @@ class StudyResult:
     """
 
     out: Path
-    manifest: dict[str, Any]
+    manifest: StudyManifest
     has_truth: bool
     stage_seconds: dict[str, float] = field(default_factory=dict)
     summaries: dict[str, Any] = field(default_factory=dict)
@@ -171,9 +174,7 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
         >>> run_study(StudyConfig(scale=0.002, out="/tmp/s")).has_truth  # doctest: +SKIP
         True
     """
-    from linkage.ingest import load_input, load_truth, quarantine_stage_dates
-    from linkage.linking import evaluate, has_truth, link
-    from linkage.quality import suites as quality
+    from linkage.reporting import write_report
 
     config = config or StudyConfig()
     _check_paths(config)
@@ -184,76 +185,78 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
                                                  "estimate", "report"]
     st = _Stages(names, progress)
     with atomic_folder(config.out) as tmp:
-        con = connect(tmp / "study.duckdb")
-        with con:
-            generated: dict[str, int] = {}
-            source = Path(config.input) if config.input else tmp / "data"
-            if scenario is not None:
-                with st.stage("generate"):
-                    from linkage.generation.writer import generate
-
-                    generated = generate(scenario, source, fmt="parquet").counts
-            with st.stage("load"):
-                loaded = load_input(source, con)
-                truth_tables = load_truth(source / "truth", con) if source.is_dir() else []
-            with st.stage("validate"):
-                quar = quarantine_stage_dates(con, tolerance=config.quarantine_tolerance)
-                dq = quality.gate(con, RAW_SUITES)
-            with st.stage("link"):
-                linked = link(con, threshold=config.threshold, model_path=tmp / "model.json",
-                              seed=scenario.seed if scenario else 42, backend=config.backend)
-                dq += quality.gate(con, LINK_SUITES)
-                linked.write_charts(tmp / "charts")
-            truth = has_truth(con)
-            with st.stage("evaluate"):
-                evaluation = evaluate(con) if truth else None
-            with st.stage("estimate"):
-                estimated = _estimate(con, scenario)
-                if estimated is not None:
-                    dq += quality.gate(con, ("conversion_rates",))
-            _export(con, tmp)
-            manifest = _manifest(config, scenario, loaded, truth_tables, con, quar, dq)
-            manifest["generated_truth_counts"] = generated
-            manifest["linkage"] = _linkage_facts(linked)
-            manifest["estimation"] = _estimation_facts(estimated)
-            with st.stage("report"):
-                from linkage.reporting.report import write_report
-
-                manifest["stage_seconds"] = dict(st.seconds)
-                write_report(con, tmp, manifest=manifest, quality_results=dq)
-            manifest["stage_seconds"] = st.seconds
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n",
-                                               encoding="utf-8")
+        with connect(tmp / "study.duckdb") as con:
+            manifest, summaries = _stages(con, tmp, config, scenario, st)
+        # The report opens the finished database read-only, after every stage wrote it.
+        with st.stage("report"):
+            write_report(tmp / "study.duckdb", tmp,
+                         manifest=dataclasses.replace(manifest, stage_seconds=dict(st.seconds)))
+        manifest = dataclasses.replace(manifest, stage_seconds=dict(st.seconds))
+        (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2) + "\n",
+                                           encoding="utf-8")
     progress("done", 1.0)
-    return StudyResult(config.out, manifest, truth, st.seconds,
-                       {"link": linked, "evaluation": evaluation, "estimate": estimated,
-                        "quality": dq, "quarantine": quar})
+    return StudyResult(config.out, manifest, summaries["evaluation"] is not None, st.seconds,
+                       summaries)
 
 
-def _estimate(con: duckdb.DuckDBPyConnection, scenario: Scenario | None) -> Any:
-    """Conversion rates, when the estimation stage is installed (linkage.estimation.run)."""
-    try:
-        from linkage.estimation import estimate
-    except ImportError:  # pragma: no cover - estimation lands separately
-        log.warning("estimation stage not available: conversion_rates not computed")
-        return None
-    return estimate(con, seed=scenario.seed if scenario else 42)
+def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
+            scenario: Scenario | None, st: _Stages) -> tuple[StudyManifest, dict[str, Any]]:
+    """Every stage before the report, each gated by its suites; the run's manifest."""
+    from linkage.estimation import estimate
+    from linkage.ingest import load_input, load_truth, quarantine_stage_dates
+    from linkage.linking import evaluate, has_truth, link
+    from linkage.quality import gate
+
+    generated: dict[str, int] = {}
+    source = Path(config.input) if config.input else tmp / "data"
+    seed = scenario.seed if scenario else DEFAULT_SEED
+    if scenario is not None:
+        with st.stage("generate"):
+            from linkage.generation import generate
+
+            generated = generate(scenario, source, fmt="parquet").counts
+    with st.stage("load"):
+        loaded = load_input(source, con)
+        truth_tables = load_truth(source / "truth", con) if source.is_dir() else []
+    with st.stage("validate"):
+        quar = quarantine_stage_dates(con, tolerance=config.quarantine_tolerance)
+        dq = gate(con, RAW_SUITES)
+    with st.stage("link"):
+        linked = link(con, threshold=config.threshold, model_path=tmp / "model.json",
+                      seed=seed, backend=config.backend)
+        dq += gate(con, LINK_SUITES)
+        linked.write_charts(tmp / "charts")
+    with st.stage("evaluate"):
+        evaluation = evaluate(con) if has_truth(con) else None
+    with st.stage("estimate"):
+        estimated = estimate(con, seed=seed)
+        dq += gate(con, ("conversion_rates",))
+    _export(con, tmp)
+    manifest = StudyManifest(
+        input="generated" if scenario else str(config.input),
+        versions=_versions(),
+        scenario=scenario.to_dict() if scenario else None,
+        seed=scenario.seed if scenario else None,
+        threshold=config.threshold,
+        backend=config.backend,
+        input_sha256={Path(k).name: v for k, v in loaded.sha256.items()},
+        truth_tables=tuple(truth_tables),
+        row_counts=_row_counts(con),
+        quarantine=quar,
+        quality=tuple(dq),
+        generated_truth_counts=generated,
+        linkage=linked.facts(),
+        estimation=estimated.facts(),
+    )
+    return manifest, {"link": linked, "evaluation": evaluation, "estimate": estimated,
+                      "quality": dq, "quarantine": quar}
 
 
-def _linkage_facts(linked: Any) -> dict[str, Any]:
-    """The link stage's settings and counts, for the manifest and the report."""
-    keys = ("threshold", "score_floor", "probability_two_random_records_match",
-            "n_referrals", "n_cases", "n_candidate_pairs", "n_scored_pairs", "n_links",
-            "n_cases_linked")
-    return {k: getattr(linked, k) for k in keys}
-
-
-def _estimation_facts(estimated: Any) -> dict[str, Any] | None:
-    if estimated is None:
-        return None
-    keys = ("primary", "n_referrals", "n_eligible", "censoring", "follow_up_days",
-            "n_audit_links", "audit_missed_share")
-    return {k: getattr(estimated, k) for k in keys}
+def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    tables = [r[0] for r in con.sql(
+        "select table_name from information_schema.tables where table_schema = 'main' "
+        "order by 1").fetchall()]
+    return {t: row_count(con, t) for t in tables}
 
 
 def _export(con: duckdb.DuckDBPyConnection, out: Path) -> None:
@@ -280,30 +283,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _manifest(config: StudyConfig, scenario: Scenario | None, loaded: Any,
-              truth_tables: list[str], con: duckdb.DuckDBPyConnection,
-              quarantine: Any, dq: list[Any]) -> dict[str, Any]:
-    tables = [r[0] for r in con.sql(
-        "select table_name from information_schema.tables where table_schema = 'main' "
-        "order by 1").fetchall()]
-    return {
-        "toolkit": "linkage",
-        "versions": _versions(),
-        "input": "generated" if scenario else str(config.input),
-        "scenario": scenario.to_dict() if scenario else None,
-        "seed": scenario.seed if scenario else None,
-        "threshold": config.threshold,
-        "backend": config.backend,
-        "input_sha256": {Path(k).name: v for k, v in loaded.sha256.items()},
-        "truth_tables": truth_tables,
-        "row_counts": {t: row_count(con, t) for t in tables},
-        "quarantine": {"table": quarantine.quarantine_table, "rows": quarantine.n_quarantined,
-                       "reasons": quarantine.reasons},
-        "data_quality": {r.suite: {"success": r.success, "failures": len(r.failures)}
-                         for r in dq},
-    }
-
-
 def format_summary(result: StudyResult) -> str:
     """The end-of-run summary for a terminal: where the outputs are, linkage and data
     quality in a line each, and the headline table (primary estimate, percent).
@@ -316,10 +295,10 @@ def format_summary(result: StudyResult) -> str:
     secs = sum(result.stage_seconds.values())
     lines = [f"study written to {result.out} in {secs:.0f} s",
              "  " + "  ".join(n for n in OUTPUT_FILES if (result.out / n).exists())]
-    lk = result.manifest.get("linkage") or {}
+    lk = result.manifest.linkage
     if lk:
-        line = (f"linkage: {lk['n_links']:,} of {lk['n_referrals']:,} referrals linked at "
-                f"p >= {lk['threshold']:g}")
+        line = (f"linkage: {lk.n_links:,} of {lk.n_referrals:,} referrals linked at "
+                f"p >= {lk.threshold:g}")
         ev = result.summaries.get("evaluation")
         if ev is not None:
             line += (f"; against truth precision {ev.splink.precision:.3f}, recall "
@@ -327,14 +306,14 @@ def format_summary(result: StudyResult) -> str:
         lines.append(line)
     dq = result.summaries.get("quality") or []
     warnings = sum(1 for r in dq for e in r.failures if not e.blocking)
-    quar = result.manifest.get("quarantine", {}).get("rows", 0)
+    quar = result.manifest.quarantine.n_quarantined if result.manifest.quarantine else 0
     lines.append(f"data quality: {sum(r.success for r in dq)} of {len(dq)} suites passed, "
                  f"{warnings} warning(s); {quar:,} case record(s) quarantined")
-    est = result.manifest.get("estimation")
+    est = result.manifest.estimation
     if not est:
         return "\n".join(lines + ["(no conversion rates: estimation stage unavailable)"])
     with result.connect() as con:
-        lines += headline_table(con, est["primary"])
+        lines += headline_table(con, est.primary)
     return "\n".join(lines)
 
 

@@ -66,6 +66,8 @@ create table stg_case_outcomes as select
     '5551234567' as phone, null::varchar as username, 'fresno' as city, 'CA' as state,
     '93701' as zip
 from raw_case_outcomes;
+create table quarantine_case_outcomes as
+select *, null::varchar as reason from raw_case_outcomes limit 0;
 
 create table links as select * from (values
     ('R1', 'C1', 0.97, 8.1), ('R3', 'C2', 0.55, 0.3)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from linkage.db import connect
-from linkage.estimation import disclosure
-from linkage.estimation.run import METHODS, estimate, normalise
+from linkage.errors import ConfigError
+from linkage.estimation import METHODS, disclosure, estimate
+from linkage.estimation.simple import normalise
 
 END = dt.date(2025, 12, 31)
 
@@ -189,12 +190,12 @@ def test_secondary_suppression_protects_the_single_small_cell():
 
 
 def test_unknown_primary_is_rejected(study):
-    with pytest.raises(ValueError, match="primary must be one of"):
+    with pytest.raises(ConfigError, match="primary must be one of"):
         _run(study, primary="nope")
 
 
 def test_pav_is_monotone_and_pools_violators():
-    from linkage.estimation.run import _pav
+    from linkage.estimation.calibration import _pav
 
     out = _pav(np.array([0.1, 0.5, 0.3, 0.9]), np.array([1.0, 1.0, 1.0, 2.0]))
     assert out.tolist() == pytest.approx([0.1, 0.4, 0.4, 0.9])
@@ -204,8 +205,8 @@ def test_calibration_learns_overconfident_scores():
     """Audit pairs scored 0.975 of which half are true: the curve comes out near 0.5."""
     import pandas as pd
 
+    from linkage.estimation.calibration import fit_calibration
     from linkage.estimation.rates import IDENTIFIERS, RateInputs
-    from linkage.estimation.run import fit_calibration
 
     n = 400
     refs = pd.DataFrame({"eligible": True, **{f"has_{i}": True for i in IDENTIFIERS}},
@@ -248,7 +249,7 @@ def _tiny_inputs(**changes):
 
 
 def _identity_fit(weights, recording_rate=0.5):
-    from linkage.estimation.run import CalibrationFit
+    from linkage.estimation.calibration import CalibrationFit
 
     knots = np.linspace(0, 1, 11)
     z = np.zeros(11)
@@ -263,7 +264,8 @@ def test_missed_correction_is_the_audit_difference_estimator():
     """Recording rate 0.5: each audit case stands for one more referral case, so what the
     model gets wrong there is booked once more: R0 +0.2 (scored 0.8, true), R1 +1 (true,
     never a candidate), R2 -0.2 (its false pair into C0; R2's pairs add up to 1)."""
-    from linkage.estimation.run import missed_correction, pi_calibrated
+    from linkage.estimation.calibration import pi_calibrated
+    from linkage.estimation.correction import missed_correction
 
     inputs = _tiny_inputs()
     corr = missed_correction(inputs, _identity_fit([1.0, 1.0, 1.0]))
@@ -283,7 +285,8 @@ def test_missed_lead_stands_for_its_missed_repeat_referrals():
     """R2-C0 made a repeat referral of C0's subject (a sibling): it takes C0's best
     probability 0.8, normalised with R2-C2 to 0.5 each. Sibling mass 0.5 per 1.3 of other
     link mass, so R1's missed lead adds 0.5 / 1.3 missed repeat referrals at 1 / 0.5."""
-    from linkage.estimation.run import link_probabilities, missed_correction, sibling_ratio
+    from linkage.estimation.calibration import link_probabilities
+    from linkage.estimation.correction import missed_correction, sibling_ratio
 
     flag = np.array([False, False, True, False])
     inputs = _tiny_inputs(sibling=flag, audit_sibling=flag)
@@ -297,7 +300,7 @@ def test_missed_lead_stands_for_its_missed_repeat_referrals():
 
 
 def test_missed_correction_is_zero_without_audit_cases():
-    from linkage.estimation.run import missed_correction
+    from linkage.estimation.correction import missed_correction
 
     none = _tiny_inputs(audit_pair=np.zeros(4, bool), audit_case=np.zeros(4, bool))
     assert not missed_correction(none, _identity_fit([1.0] * 3)).any()
@@ -309,7 +312,7 @@ def test_correction_spread_floors_cells_whose_audit_cases_show_no_error():
     0.2 - 0.2 = 0) and C1 (error 1), mean square 0.5; offense a already shows error 1 in
     its own audit cases, offense b expects 0.5 x 0.8 = 0.4 of them: floor 2 x 0.4 x 0.5.
     Arrest: only C1 (error 1); b expects 0.4: floor 2 x 0.4 x 1. Spread over b's 2."""
-    from linkage.estimation.run import correction_spread
+    from linkage.estimation.correction import correction_spread
 
     spread = correction_spread(_tiny_inputs(), _identity_fit([1.0] * 3))
     np.testing.assert_allclose(spread.per_referral_sd,

@@ -43,6 +43,8 @@ def con():
     for table in ("raw_referrals", "raw_case_outcomes"):
         for col in ("dob date", "username varchar", "city varchar", "state varchar", "zip varchar"):
             con.execute(f"alter table {table} add column {col}")
+    for col in ("arrested_at", "charged_at", "convicted_at"):
+        con.execute(f"alter table raw_case_outcomes add column {col} date")
     build_staging(con)
     con.execute(
         "create table truth_links as select * from (values ('R1', 'C1'), ('R2', 'C2'),"

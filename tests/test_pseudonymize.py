@@ -20,8 +20,9 @@ from linkage.errors import LinkModelError, PseudonymKeyError
 from linkage.ingest.load import load_input, load_truth
 from linkage.ingest.pseudonyms import MIN_KEY_BYTES, PseudonymKey, pseudonymize, read_key
 from linkage.ingest.staging import build_staging, uses_pseudonyms
-from linkage.linking import tokens as lmp
+from linkage.linking import encodings
 from linkage.linking.metrics import evaluate
+from linkage.linking.model import CLEAR_MODEL, PSEUDONYMISED_MODEL
 from linkage.linking.run import link
 
 KEY = "test key: long enough, and only ever in this environment variable"
@@ -210,7 +211,7 @@ def test_bloom_dice_is_high_for_typos_and_low_for_other_names(
              ("Martinez", "Thompson"), ("Lee", "Kowalski")]
     pairs = [({"last_name": a}, {"last_name": b}) for a, b in close + other]
     con = _encoded_pairs(contract_rows, contract_write, tmp_path, pairs)
-    dice = _pair_sql(con, lmp._dice("l.last_name_bloom", "r.last_name_bloom"))
+    dice = _pair_sql(con, encodings.dice("l.last_name_bloom", "r.last_name_bloom"))
     exact = [_bigram_dice(a.lower(), b.lower()) for a, b in close + other]
     # Bigrams colliding in the filter only ever add shared bits: unrelated names score
     # ~0.1-0.2 instead of 0 (about 75 of 512 bits set per name), similar ones stay close
@@ -218,7 +219,7 @@ def test_bloom_dice_is_high_for_typos_and_low_for_other_names(
     pairs_ = list(zip(dice, exact, strict=True))
     assert all(d >= e - 0.02 for d, e in pairs_), pairs_
     assert all(abs(d - e) < 0.06 for d, e in pairs_ if e >= 0.5), pairs_
-    assert min(dice[: len(close)]) >= lmp.DICE_SIMILAR
+    assert min(dice[: len(close)]) >= encodings.DICE_SIMILAR
     assert max(dice[len(close):]) <= 0.3
     same = _pair_sql(con, "l.last_name_bloom = r.last_name_bloom")
     assert not any(same)  # the filters differ, the tokens differ, yet Dice sees the typo
@@ -237,7 +238,8 @@ def test_dob_swap_and_two_of_three_are_visible_on_tokens(
     assert _pair_sql(con, "l.dob_swap = r.dob_swap") == [True, True, False, False, False]
     two = "l.dob_ym = r.dob_ym or l.dob_yd = r.dob_yd or l.dob_md = r.dob_md"
     assert _pair_sql(con, two) == [True, False, True, True, False]
-    levels = lmp._dob().get_comparison("duckdb").as_dict()["comparison_levels"]
+    dob = PSEUDONYMISED_MODEL.comparisons()[1]
+    levels = dob.get_comparison("duckdb").as_dict()["comparison_levels"]
     labels = [lvl.get("label_for_charts") for lvl in levels]
     assert "day and month swapped" in labels and "two of year/month/day equal" in labels
 
@@ -287,14 +289,21 @@ def test_one_side_pseudonymised_or_two_keys_are_model_errors(
 
 
 def test_token_rules_mirror_the_clear_rules() -> None:
-    from linkage.linking import model as lm
-
-    assert len(lmp.BLOCKING_RULES) == len(lm.BLOCKING_RULES)
-    assert not any("(" in r for r in lmp.BLOCKING_RULES + lmp.EM_RULES)
-    assert [c.create_output_column_name() for c in lmp.comparisons()] == [
-        c.create_output_column_name() for c in lm.comparisons()]
+    tokens, clear = PSEUDONYMISED_MODEL, CLEAR_MODEL
+    assert len(tokens.blocking_rules) == len(clear.blocking_rules)
+    assert not any("(" in r for r in tokens.blocking_rules + tokens.em_rules)
+    assert [c.create_output_column_name() for c in tokens.comparisons()] == [
+        c.create_output_column_name() for c in clear.comparisons()]
+    # level for level: the same number of levels and the same labels outside the fuzzy ones
+    def labels(model):
+        return [[lvl.get("label_for_charts") for lvl in c.get_comparison("duckdb").as_dict()[
+            "comparison_levels"]] for c in model.comparisons()]
+    for a, b in zip(labels(tokens), labels(clear), strict=True):
+        assert len(a) == len(b)
+        assert sum(x != y for x, y in zip(a, b, strict=True)) <= 2
     with pytest.raises(ValueError, match="no token equivalent"):
-        lmp._on_tokens("l.zip = r.zip and substr(l.first_name, 1, 2) = substr(r.first_name, 1, 2)")
+        encodings.PSEUDONYMISED.rule(
+            "l.zip = r.zip and substr(l.first_name, 1, 2) = substr(r.first_name, 1, 2)")
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ FUNNEL = (
     "sql cumulative funnel non-increasing within (offense_type, method): "
     "investigation >= arrest >= charge >= conviction"
 )
+STG_CASE_ROWS = "sql one staged row per raw_case_outcomes row that is not quarantined"
 LINKABLE = (
     "sql at least 80% of referrals carry a linkable identifier (e-mail, phone, username, "
     "or last name with DOB)"
@@ -270,13 +271,15 @@ BAD_TABLES: dict[str, tuple[str, str, set[str]]] = {
     "stg-cases-missing-column": ("stg_case_outcomes", "alter table stg_case_outcomes drop"
                                  " column zip", {"columns", "type zip", "regex zip"}),
     "stg-cases-empty": ("stg_case_outcomes", "delete from stg_case_outcomes",
-                        {"rows", "rows-equal"}),
+                        {"rows", STG_CASE_ROWS}),
+    # a staged id that is no raw row's (or a raw row missing) breaks the row match too
     "stg-cases-null-key": ("stg_case_outcomes", "update stg_case_outcomes set unique_id ="
-                           " null where unique_id = 'C2'", {"not-null unique_id"}),
+                           " null where unique_id = 'C2'", {"not-null unique_id",
+                                                             STG_CASE_ROWS}),
     "stg-cases-duplicate-key": ("stg_case_outcomes", "update stg_case_outcomes set unique_id"
-                                " = 'C1'", {"unique unique_id"}),
+                                " = 'C1'", {"unique unique_id", STG_CASE_ROWS}),
     "stg-cases-row-lost": ("stg_case_outcomes", "delete from stg_case_outcomes where"
-                           " unique_id = 'C2'", {"rows-equal"}),
+                           " unique_id = 'C2'", {STG_CASE_ROWS}),
     "stg-cases-record-type": ("stg_case_outcomes", "update stg_case_outcomes set record_type"
                               " = 'referral' where unique_id = 'C1'", {"in-set record_type"}),
     "stg-cases-required-null": ("stg_case_outcomes", "update stg_case_outcomes set agency_id"

@@ -43,14 +43,37 @@ def test_quarantine_moves_out_of_order_rows(con: duckdb.DuckDBPyConnection) -> N
         "arrested_at before opened_at": 1,
         "charged_at before an earlier stage": 1,
     }
-    assert row_count(con, "raw_case_outcomes") == 198
+    # the raw table stays exactly as loaded; the quarantine lists the rows with a reason
+    assert row_count(con, "raw_case_outcomes") == 200
     moved = con.sql("select case_id, reason, extra from quarantine_case_outcomes order by 1")
     assert moved.fetchall() == [
         ("C0", "arrested_at before opened_at", "x"),
         ("C1", "charged_at before an earlier stage", "x"),
     ]
-    # a second pass finds nothing more to move
-    assert quarantine_stage_dates(con).n_quarantined == 0
+    # a second pass builds the same table again (nothing accumulates)
+    assert quarantine_stage_dates(con).n_quarantined == 2
+    assert row_count(con, "quarantine_case_outcomes") == 2
+
+
+def test_staging_skips_quarantined_rows_and_pseudonymising_keeps_them(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    from quality_tables import CLEAN_SQL
+
+    from linkage.ingest import build_staging
+
+    con.execute(CLEAN_SQL)
+    n_raw = row_count(con, "raw_case_outcomes")
+    con.execute(
+        "insert into raw_case_outcomes (case_id, agency_id, opened_at, investigated,"
+        " arrested_at) values ('X1', 'A', '2024-02-01', true, '2024-01-01')")
+    quarantine_stage_dates(con, tolerance=1.0)
+    build_staging(con)
+    staged = {r[0] for r in con.sql("select unique_id from stg_case_outcomes").fetchall()}
+    assert "X1" not in staged and len(staged) == n_raw
+    assert row_count(con, "raw_case_outcomes") == n_raw + 1
+    build_staging(con, apply_quarantine=False)
+    assert row_count(con, "stg_case_outcomes") == n_raw + 1
 
 
 def test_quarantine_above_tolerance_raises_and_moves_nothing(
@@ -91,8 +114,5 @@ def test_quarantine_removes_exactly_what_the_suite_warns_about(
     warned = quality.validate_table(con, "raw_case_outcomes").failures
     assert sum(r.unexpected_count or 0 for r in warned) == 6
     assert quarantine_stage_dates(con, tolerance=1.0).n_quarantined == 6
-    after = quality.validate_table(con, "raw_case_outcomes")
-    assert after.success and not after.failures
-    assert con.sql("select list(case_id order by 1) from raw_case_outcomes").fetchall() == [
-        (["C1", "C2"],)
-    ]
+    assert con.sql("select list(case_id order by 1) from quarantine_case_outcomes"
+                   ).fetchall() == [(["X1", "X2", "X3", "X4", "X5", "X6"],)]

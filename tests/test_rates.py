@@ -11,10 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_estimate import END, make_study
 
-from linkage.db import build_table, connect
+from linkage.db import connect
+from linkage.estimation import estimate
 from linkage.estimation import rates as rt
-from linkage.estimation.run import estimate
-from linkage.simulate import _truth_rates, override_scenario, summarise
+from linkage.estimation.truth import truth_comparison
+from linkage.simulate import override_scenario, summarise
 
 
 def test_rate_estimate_and_zero_denominator():
@@ -91,8 +92,9 @@ def test_truth_applies_the_same_censoring_rule():
         ) t(referral_id, investigated, opened_at, arrested_at, charged_at, convicted_at)
     """)
     rt.load_inputs(con, rt.Censoring(END))
-    build_table(con, "marts/rates_truth.sql", {"follow_up_days": 365})
-    truth = _truth_rates(con).set_index(["offense_type", "stage", "rate_kind"])["truth"]
+    assert truth_comparison(con, 365, publish=False) == ("rates_truth", "truth_cells")
+    truth = con.table("truth_cells").df().set_index(
+        ["offense_type", "stage", "rate_kind"])["truth"]
     assert truth[("a", "investigation", "cumulative")] == 1.0
     assert truth[("a", "arrest", "cumulative")] == 0.5  # R2's arrest is after 365 days
     assert truth[("ALL", "arrest", "conditional")] == 0.5

@@ -12,6 +12,7 @@ import pytest
 from linkage.reporting import charts as ch
 from linkage.reporting.format import count, num, pct, rate_ci
 from linkage.reporting.report import write_report
+from linkage.summaries import LinkFacts, StudyManifest
 
 SECRET = 0.4321  # a suppressed cell's value: must never reach the report
 
@@ -68,16 +69,29 @@ where c.offense_type = 'ALL';
 
 
 @pytest.fixture
-def con() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(tmp_path / "study.duckdb"))
     con.execute(TABLES)
     return con
 
 
-def _report(con: duckdb.DuckDBPyConnection, out: Path, **kwargs) -> tuple[str, str]:
-    write_report(con, out, refresh=False, **kwargs)
-    return ((out / "report.html").read_text(encoding="utf-8"),
-            (out / "report.md").read_text(encoding="utf-8"))
+def _report(con: duckdb.DuckDBPyConnection, out: Path,
+            manifest: StudyManifest | None = None) -> tuple[str, str]:
+    """Close the test's connection (the report opens the file read-only) and render."""
+    db = con.execute("select path from duckdb_databases() where database_name = "
+                     "current_database()").fetchall()[0][0]
+    con.close()
+    write_report(db, out / "report", manifest=manifest)
+    return ((out / "report" / "report.html").read_text(encoding="utf-8"),
+            (out / "report" / "report.md").read_text(encoding="utf-8"))
+
+
+def _linkage(threshold: float, n_candidate_pairs: int = 0) -> StudyManifest:
+    facts = LinkFacts(threshold=threshold, score_floor=0.001,
+                      probability_two_random_records_match=1e-4, n_referrals=1000, n_cases=300,
+                      n_candidate_pairs=n_candidate_pairs, n_scored_pairs=0, n_links=250,
+                      n_cases_linked=250)
+    return StudyManifest(input="generated", linkage=facts)
 
 
 def test_conversion_table_is_a_pivot_of_the_primary_method(con, tmp_path: Path) -> None:
@@ -135,8 +149,7 @@ def test_html_is_self_contained_and_escapes_data(con, tmp_path: Path) -> None:
 
 
 def test_flow_counts_come_from_the_tables(con, tmp_path: Path) -> None:
-    _, md = _report(con, tmp_path, manifest={"linkage": {"threshold": 0.5,
-                                                          "n_candidate_pairs": 4321}})
+    _, md = _report(con, tmp_path, manifest=_linkage(0.5, n_candidate_pairs=4321))
     for line in ("| tips received | 20,000 |",
                  "| excluded: outside the US or unknown | 18,500 |",
                  "| referrals | 1,000 |", "| candidate pairs (blocking) | 4,321 |",
@@ -148,7 +161,7 @@ def test_flow_counts_come_from_the_tables(con, tmp_path: Path) -> None:
 
 
 def test_threshold_sensitivity_table_lists_each_threshold(con, tmp_path: Path) -> None:
-    _, md = _report(con, tmp_path, manifest={"linkage": {"threshold": 0.5}})
+    _, md = _report(con, tmp_path, manifest=_linkage(0.5))
     # estimate x (1.2 - t / 2): 0.2 -> 19.00% at t = 0.5 and 15.00% at t = 0.9
     assert re.search(r"\| p ≥ 0\.5 \(this run's links\) \| 19\.00% \[19\.00, 21\.00\]", md)
     assert re.search(r"\| p ≥ 0\.9 \| 15\.00%", md)
@@ -156,7 +169,7 @@ def test_threshold_sensitivity_table_lists_each_threshold(con, tmp_path: Path) -
 
 
 def test_report_renders_with_only_raw_tables(tmp_path: Path) -> None:
-    con = duckdb.connect()
+    con = duckdb.connect(str(tmp_path / "raw.duckdb"))
     con.execute("create table raw_referrals as select 'R1' as referral_id")
     html, md = _report(con, tmp_path)
     assert "No conversion rates: the estimation stage did not run." in md

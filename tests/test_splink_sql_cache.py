@@ -12,7 +12,7 @@ from linkage.linking._splink_sql_cache import memoised_exact_match
 
 
 def _levels() -> list:
-    return [lv for c in lm.comparisons()
+    return [lv for m in (lm.CLEAR_MODEL, lm.PSEUDONYMISED_MODEL) for c in m.comparisons()
             for lv in c.get_comparison("duckdb").comparison_levels]
 
 

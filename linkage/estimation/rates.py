@@ -15,7 +15,7 @@ default window is 365 days: every referral of a one-year study window then has f
 follow-up to an extract one year after the window. The truth the simulation compares with
 applies the same rule (:mod:`linkage.simulate`).
 
-Heavy lifting is SQL (``sql/marts/rates_referrals.sql``, ``rates_pairs.sql``); the
+Heavy lifting is SQL (``sql/intermediate/rates_referrals.sql``, ``rates_pairs.sql``); the
 estimators work on the numpy arrays ``load_inputs`` returns and aggregate with
 ``aggregate`` (vectorised ``bincount``).
 """
@@ -184,8 +184,8 @@ def load_inputs(con: duckdb.DuckDBPyConnection, censoring: Censoring) -> RateInp
         >>> inputs = load_inputs(con, Censoring(dt.date(2025, 12, 31)))  # doctest: +SKIP
     """
     params = censoring.params()
-    build_table(con, "marts/rates_referrals.sql", params)
-    build_table(con, "marts/rates_pairs.sql", params)
+    build_table(con, "intermediate/rates_referrals.sql", params)
+    build_table(con, "intermediate/rates_pairs.sql", params)
     refs = con.sql("select * from rates_referrals order by ref_idx").df()
     _cache_codes_of(refs)
     pairs = con.sql("select * from rates_pairs order by ref_idx, case_idx").df()

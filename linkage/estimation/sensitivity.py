@@ -1,16 +1,9 @@
-"""Rates to read beside the primary estimate: threshold sensitivity and, on synthetic data,
-the truth.
-
-* ``threshold_sensitivity`` reruns the ``threshold`` estimator of :mod:`linkage.estimation.run`
-  at several link thresholds (GUILD/RECORD ask for sensitivity to the threshold) and writes
-  ``conversion_rates_threshold``: same cells and intervals as ``conversion_rates``, one
-  block per threshold, small cells suppressed.
-* ``truth_comparison`` writes ``conversion_rates_truth``: the realised true share of the
-  referrals reaching each stage, under the **same censoring rule** as the estimators
-  (:func:`linkage.simulate.truth_rates`), suppressed wherever the primary estimate is.
-
-Both reuse the estimators' own functions (``rates.load_inputs``, ``estimate.pi_threshold``,
-``rates.method_table``, ``disclosure.suppress``); nothing is re-derived here.
+"""Threshold sensitivity of the rates: the ``threshold`` estimator rerun at several link
+thresholds (GUILD/RECORD ask for sensitivity to the threshold), written as
+``conversion_rates_threshold``: same cells and intervals as ``conversion_rates``, one block
+per threshold, small cells suppressed. It reuses the estimators' own functions
+(``rates.load_inputs``, ``simple.pi_threshold``, ``rates.method_table``,
+``disclosure.suppress``); nothing is re-derived here.
 
 Example:
     >>> from linkage.db import connect
@@ -28,7 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from linkage.db import build_table, table_exists
+from linkage.db import build_from_frame, build_table
 from linkage.estimation import disclosure
 from linkage.estimation import rates as rt
 
@@ -81,7 +74,7 @@ def threshold_sensitivity(
         >>> rel = threshold_sensitivity(con, [0.5, 0.9])  # doctest: +SKIP
         >>> rel.filter("offense_type = 'ALL' and stage = 'arrest'").df()  # doctest: +SKIP
     """
-    from linkage.estimation.run import pi_threshold
+    from linkage.estimation.simple import pi_threshold
 
     bad = [t for t in thresholds if not 0.0 < float(t) <= 1.0]
     if bad or not thresholds:
@@ -109,8 +102,8 @@ def threshold_sensitivity(
     # a count that table hides.
     parts += [_published_threshold_rows(con).assign(threshold=t) for t in own]
     published = pd.concat(parts, ignore_index=True)
-    _build_from_frame(con, "marts/conversion_rates_threshold.sql", "rates_threshold_input",
-                      published)
+    build_from_frame(con, "intermediate/threshold_cells.sql", "rates_threshold_input", published)
+    build_table(con, "marts/conversion_rates_threshold.sql")
     log.info("threshold sensitivity of the rates at %d thresholds", len(frames))
     return con.table("conversion_rates_threshold")
 
@@ -121,34 +114,3 @@ def _published_threshold_rows(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         "select 'offense_type' as dimension, offense_type as stratum, stage, rate_kind,"
         " n_referrals, estimate, ci_low, ci_high, numerator, denominator, suppressed,"
         " suppression from conversion_rates where method = 'threshold'").df()
-
-
-def truth_comparison(
-    con: duckdb.DuckDBPyConnection, follow_up_days: int | None = None
-) -> duckdb.DuckDBPyRelation | None:
-    """The realised true rates under the estimators' censoring; None without truth.
-
-    Needs ``truth_referrals`` (synthetic data) and the estimators' ``rates_referrals``
-    and ``conversion_rates``. The estimators never read the result.
-
-    Example:
-        >>> truth_comparison(con).filter("offense_type = 'ALL'").df()  # doctest: +SKIP
-    """
-    if not table_exists(con, "truth_referrals"):
-        return None
-    from linkage.simulate import truth_rates
-
-    window = follow_up_days if follow_up_days is not None else _follow_up_days(con)
-    truth = truth_rates(con, window)
-    _build_from_frame(con, "marts/conversion_rates_truth.sql", "rates_truth_input", truth)
-    return con.table("conversion_rates_truth")
-
-
-def _build_from_frame(con: duckdb.DuckDBPyConnection, relpath: str, view: str,
-                      frame: pd.DataFrame) -> None:
-    """Build the table of ``relpath`` from its SQL file, reading ``frame`` as ``view``."""
-    con.register(view, frame)
-    try:
-        build_table(con, relpath)
-    finally:
-        con.unregister(view)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import duckdb
 import numpy as np
 
-from linkage.db import sql_file
+from linkage.db import run_macros
 from linkage.generation import draws, mechanisms
 from linkage.generation import outcomes as gen_outcomes
 from linkage.generation.arrow import build_from, put
@@ -109,7 +109,7 @@ class StudyGenerator:
 
     def _lookups(self) -> None:
         sc, lk, con = self.sc, self.lk, self.con
-        con.execute(sql_file("generate/gen_macros.sql").read_text(encoding="utf-8"))
+        run_macros(con, "generate/gen_macros.sql")
         tables = {
             "g_first_names": {"name": lk.first_names, "nickname": lk.nickname_of},
             "g_surnames": {"name": lk.surnames},

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from linkage.generation.scenario import Scenario
+Scenario = Any  # linkage.generation.scenario.Scenario (which imports this module)
 
 _UNIT = "a probability in [0, 1]"
 

@@ -55,7 +55,7 @@ import duckdb
 
 from linkage.contract import CASE_OUTCOMES, INPUT_TABLES, REFERRALS, TIPS
 from linkage.contract import PSEUDO_SCHEME as SCHEME
-from linkage.db import build_table, connect, quote_ident, quote_literal, sql_file, table_exists
+from linkage.db import build_table, connect, quote_ident, quote_literal, run_macros, table_exists
 from linkage.errors import PseudonymKeyError
 from linkage.ingest.load import load_input, load_truth
 from linkage.ingest.staging import build_staging
@@ -273,7 +273,7 @@ def _standardise(con: duckdb.DuckDBPyConnection) -> None:
     Tips go through ``stg_referrals.sql`` as referral-shaped rows (``pseudo_tip_subjects``)
     in a schema of their own, so the staging rules exist once (``sql/staging/``).
     """
-    build_staging(con)
+    build_staging(con, apply_quarantine=False)  # pseudonymised output keeps every row
     build_table(con, "pseudonymize/pseudo_tip_subjects.sql")
     schema = quote_ident(_TIP_SCHEMA)
     con.execute(f"create schema if not exists {schema}")
@@ -282,14 +282,14 @@ def _standardise(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"set schema = {quote_literal(_TIP_SCHEMA)}")
     con.execute(f"set search_path = {quote_literal(_TIP_SCHEMA + ',main')}")
     try:
-        build_staging(con)
+        build_staging(con, apply_quarantine=False)
     finally:
         con.execute("set schema = 'main'")
         con.execute("set search_path = ''")
 
 
 def _tokenise(con: duckdb.DuckDBPyConnection, key: PseudonymKey, *, with_truth: bool) -> None:
-    con.execute(sql_file("pseudonymize/pseudo_macros.sql").read_text(encoding="utf-8"))
+    run_macros(con, "pseudonymize/pseudo_macros.sql")
     params = key.params()
     for relpath in _BUILD_ORDER:
         build_table(con, relpath, params)

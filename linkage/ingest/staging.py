@@ -13,34 +13,36 @@ from typing import Any
 
 import duckdb
 
+from linkage import pipeline
 from linkage.contract import PSEUDO_KEY_CHECK, PSEUDO_MARKER, PSEUDO_SCHEME
-from linkage.db import build_table, quote_ident, table_exists
+from linkage.db import build_table, quote_ident, run_macros, table_exists
 from linkage.errors import LinkModelError
+from linkage.ingest.quarantine import quarantine_stage_dates
 from linkage.resources import package_data
 
-CLEAR_FILES: tuple[str, ...] = (
-    "staging/stg_nicknames.sql",
-    "staging/stg_referrals.sql",
-    "staging/stg_case_outcomes.sql",
-)
-PSEUDONYMISED_FILES: tuple[str, ...] = (
-    "staging_pseudonymised/stg_referrals.sql",
-    "staging_pseudonymised/stg_case_outcomes.sql",
-)
 
-
-def build_staging(con: duckdb.DuckDBPyConnection, *, pseudonymised: bool = False) -> None:
+def build_staging(con: duckdb.DuckDBPyConnection, *, pseudonymised: bool = False,
+                  apply_quarantine: bool = True) -> None:
     """Build ``stg_referrals`` and ``stg_case_outcomes`` (and ``stg_nicknames`` for clear
     input) from ``raw_referrals`` and ``raw_case_outcomes``.
+
+    Quarantined case records (``quarantine_case_outcomes``, built here from the raw table
+    when no earlier step built it) are left out unless ``apply_quarantine`` is False.
 
     Example:
         >>> from linkage.db import connect
         >>> con = connect()
         >>> build_staging(con)  # doctest: +SKIP
     """
-    params = {"nicknames_path": str(package_data("nicknames.csv"))}
-    for relpath in PSEUDONYMISED_FILES if pseudonymised else CLEAR_FILES:
-        build_table(con, relpath, params)
+    if not table_exists(con, "quarantine_case_outcomes"):
+        quarantine_stage_dates(con, tolerance=1.0)
+    params = {"nicknames_path": str(package_data("nicknames.csv")),
+              "apply_quarantine": apply_quarantine}
+    for step in pipeline.STAGING_PSEUDONYMISED if pseudonymised else pipeline.STAGING:
+        if step.macros:
+            run_macros(con, step.file)
+        else:
+            build_table(con, step.file, params)
 
 
 def _markers(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[Any, Any]] | None:

@@ -5,7 +5,7 @@ Splink decides whether a comparison level is an exact match (``_is_exact_match``
 its SQL condition with sqlglot, and asks again each time it writes the SQL of a
 prediction or of an EM iteration: for every term-frequency level, over the levels of its
 comparison until it finds the exact-match one. With this model (a 14-level household
-comparison with four term-frequency levels) that is about 950 parses per linkage, a third
+comparison with five term-frequency levels) that is about 950 parses per linkage, a third
 of the CPU time of linking a 5%-scale study, for answers that depend only on the
 condition's text and dialect.
 

@@ -27,19 +27,12 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from linkage import pipeline
 from linkage.db import build_table, table_exists
-from linkage.linking import model as lm
-from linkage.linking import tokens as link_model_private
+from linkage.linking.model import CLEAR_MODEL, model_for
 
 log = logging.getLogger(__name__)
 
-MART_FILES = (
-    "marts/baseline_links.sql",
-    "marts/link_metrics.sql",
-    "marts/link_reliability.sql",
-    "marts/link_error_rates.sql",
-    "marts/link_threshold_sweep.sql",
-)
 REQUIRED_TABLES = (
     "truth_links",
     "links",
@@ -105,14 +98,14 @@ def has_truth(con: duckdb.DuckDBPyConnection) -> bool:
 def blocking_condition(rules: Sequence[str] | None = None) -> str:
     """SQL condition true when a pair (``l`` = case, ``r`` = referral) is blocked together.
 
-    ``rules`` default to the clear model's (:mod:`linkage.linking.model`); a pseudonymised
-    study replays :mod:`linkage.linking.tokens`'s.
+    ``rules`` default to the clear model's; a pseudonymised study replays its own model's.
 
     Example:
         >>> blocking_condition().startswith("(l.email = r.email)")
         True
     """
-    return " or ".join(f"({rule})" for rule in (lm.BLOCKING_RULES if rules is None else rules))
+    rules = CLEAR_MODEL.blocking_rules if rules is None else rules
+    return " or ".join(f"({rule})" for rule in rules)
 
 
 def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
@@ -138,8 +131,8 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
         raise LookupError(f"cannot evaluate linkage: missing table(s) {', '.join(missing)}")
     _build_truth_pair_blocking(con)
     tables = ["truth_pair_blocking"]
-    for relpath in MART_FILES:
-        tables.append(build_table(con, relpath))
+    for step in pipeline.EVALUATION:
+        tables.append(build_table(con, step.file))
 
     overall = con.sql(
         "select method, n_links, tp, fp, fn, precision, recall, f1 "
@@ -173,7 +166,7 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
 
 def _build_truth_pair_blocking(con: duckdb.DuckDBPyConnection) -> None:
     # Orientation matches the model's (l = case, r = referral); the rules are symmetric.
-    rules = link_model_private.model_for(con).BLOCKING_RULES
+    rules = model_for(con).blocking_rules
     con.execute(
         f"""
         create or replace table truth_pair_blocking as

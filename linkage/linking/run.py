@@ -9,7 +9,8 @@
 * ``links`` (contract) - referral_id, case_id, match_probability, match_weight: for each
   referral its best case if that case's probability reaches the threshold. A referral has
   at most one link; a case may take several (repeat suspects);
-* ``link_gap_model`` - the temporal step's buckets, m/u and fitted parameters.
+* ``link_gap_cells`` / ``link_gap_fit`` / ``link_gap_model`` - what the temporal step is
+  fitted on, what the fit found, and both side by side.
 
 The match probability is built in two steps, neither of which reads truth:
 
@@ -21,7 +22,7 @@ The match probability is built in two steps, neither of which reads truth:
    is the posterior of a two-class mixture over the gap between referral and case
    opening (links: fitted, anchored on an assumed lag distribution; other pairs: the
    random-pair distribution) and agency agreement, fitted by EM on likely same-person
-   pairs (``link_model.fit_temporal``). No one-case-one-referral constraint: agencies
+   pairs (``temporal.fit_temporal``). No one-case-one-referral constraint: agencies
    may merge a suspect's referrals into one case; but a referral from another agency is
    discounted when the case has a likely referral of the person from its own agency.
 
@@ -47,21 +48,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import duckdb
 from splink import DuckDBAPI, Linker
 
-from linkage.db import build_table, quote_ident, quote_literal
+from linkage.db import build_from_frame, build_table, quote_ident, quote_literal
 from linkage.errors import ConfigError, LinkModelError, ToolkitError
 from linkage.ingest.staging import build_staging
 from linkage.linking import model as lm
-from linkage.linking import tokens as link_model_private
+from linkage.linking import temporal as tm
 from linkage.linking._splink_em import run_em_session
 from linkage.linking._splink_sql_cache import memoised_exact_match
-from linkage.linking.model import TemporalFit, fit_temporal
+from linkage.linking.model import LinkModel, model_for
 from linkage.linking.spark import BACKENDS
+from linkage.linking.temporal import TemporalFit, fit_temporal
+from linkage.summaries import LinkFacts
 
 __all__ = ["LinkSummary", "TemporalFit", "fit_temporal", "link"]
 
@@ -90,7 +92,7 @@ class LinkSummary:
         charts: offline (self-contained) HTML of the model charts, by name.
         seconds: wall time of each step.
         pseudonymised: the input was pseudonymised (linked with
-            :mod:`linkage.linking.tokens`).
+            ``model.PSEUDONYMISED_MODEL``).
     """
 
     n_referrals: int
@@ -108,6 +110,16 @@ class LinkSummary:
     charts: dict[str, str] = field(default_factory=dict, repr=False)
     seconds: dict[str, float] = field(default_factory=dict)
     pseudonymised: bool = False
+
+    def facts(self) -> LinkFacts:
+        """The settings and counts the report and the manifest record."""
+        return LinkFacts(
+            threshold=self.threshold, score_floor=self.score_floor,
+            probability_two_random_records_match=self.probability_two_random_records_match,
+            n_referrals=self.n_referrals, n_cases=self.n_cases,
+            n_candidate_pairs=self.n_candidate_pairs, n_scored_pairs=self.n_scored_pairs,
+            n_links=self.n_links, n_cases_linked=self.n_cases_linked,
+            pseudonymised=self.pseudonymised)
 
     def write_charts(self, folder: str | Path) -> list[Path]:
         """Write each chart to ``<folder>/<name>.html``; return the paths.
@@ -135,7 +147,7 @@ def link(
     on_progress: ProgressCallback | None = None,
     u_max_pairs: float = 2e6,
     em_max_pairs: float = 2e6,
-    model: ModuleType | None = None,
+    model: LinkModel | None = None,
     backend: str = "duckdb",
     charts: bool = True,
     memoise_sql: bool = False,
@@ -152,9 +164,9 @@ def link(
         on_progress: called with the name of each step as it starts.
         u_max_pairs: random pairs sampled to estimate u.
         em_max_pairs: cap on pairs per EM block.
-        model: the model module (:mod:`linkage.linking.model` or
-            :mod:`linkage.linking.tokens`); None = detected from the input
-            (pseudonymised input carries a ``pseudo_scheme`` column).
+        model: the linkage model (``model.CLEAR_MODEL`` or ``model.PSEUDONYMISED_MODEL``);
+            None = chosen for the input (pseudonymised input carries a ``pseudo_scheme``
+            column).
         backend: where Splink trains and scores: ``"duckdb"`` (in-process) or ``"spark"``
             (:mod:`linkage.linking.spark`; the model is retrained there from the same
             settings). Staging, the temporal step and ``links`` are DuckDB either way.
@@ -183,12 +195,12 @@ def link(
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     timer = _Timer(on_progress)
-    spec = link_model_private.model_for(con) if model is None else model
-    if spec is not lm:
+    spec = model_for(con) if model is None else model
+    if spec.pseudonymised:
         log.info("pseudonymised input: linking on tokens and encodings")
 
     timer.step("staging")
-    build_staging(con, pseudonymised=spec is not lm)
+    build_staging(con, pseudonymised=spec.pseudonymised)
     n_ref = _count(con, "stg_referrals")
     n_case = _count(con, "stg_case_outcomes")
     if n_ref == 0 or n_case == 0:
@@ -226,7 +238,7 @@ def link(
             n_candidates = _count_candidates(linker)
             predictions = linker.inference.predict(threshold_match_probability=lm.SCORE_FLOOR)
             local = spark.to_duckdb(predictions, work) if spark else predictions
-            temporal = _write_scored_pairs(con, work, local, spec.MW_COLUMNS)
+            temporal = _write_scored_pairs(con, work, local, spec.mw_columns)
 
             timer.step("charts")
             chart_html = _charts(linker, predictions, work, db_api) if charts else {}
@@ -269,7 +281,7 @@ def link(
         model_path=model_path,
         charts=chart_html,
         seconds=timer.seconds,
-        pseudonymised=spec is not lm,
+        pseudonymised=spec.pseudonymised,
     )
 
 
@@ -328,7 +340,7 @@ logging.getLogger("splink.internals.settings").addFilter(_KnownSplinkWarnings())
 
 
 def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI,
-            model: ModuleType) -> tuple[Linker, list[Any]]:
+            model: LinkModel) -> tuple[Linker, list[Any]]:
     """A linker on the staged tables for ``model``'s settings, and its registered inputs."""
     cases = db_api.register(
         con.sql("select * from stg_case_outcomes").to_arrow_table(),
@@ -341,21 +353,21 @@ def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI,
     return Linker([cases, refs], model.settings(), log_level="WARNING"), [cases, refs]
 
 
-def _train(linker: Linker, inputs: list[Any], model: ModuleType, *, seed: int,
+def _train(linker: Linker, inputs: list[Any], model: LinkModel, *, seed: int,
            u_max_pairs: float, em_max_pairs: float) -> tuple[Linker, float]:
     """Train lambda, u and m (unsupervised); return the trained linker and lambda."""
     training = linker.training
     training.estimate_probability_two_random_records_match(
-        list(model.DETERMINISTIC_RULES), recall=model.ASSUMED_RECALL
+        list(model.deterministic_rules), recall=model.assumed_recall
     )
     training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
-    for i, rule in enumerate(model.EM_RULES, start=1):
+    for i, rule in enumerate(model.em_rules, start=1):
         n_pairs = linker.blocking_analysis.count_comparisons_from_blocking_rules(
             [rule], record_sample_proportion=1.0
         )[0]["marginal_comparison_count"]
         if n_pairs == 0:
             # e.g. no usernames on the case side: skip, the other blocks still train
-            log.warning("EM block %d of %d has no pairs: skipped", i, len(model.EM_RULES))
+            log.warning("EM block %d of %d has no pairs: skipped", i, len(model.em_rules))
             continue
         if n_pairs < 100:
             log.warning("EM block %d has only %d pairs: its m values are noisy", i, n_pairs)
@@ -407,33 +419,32 @@ def _write_scored_pairs(
     try:
         build_table(
             con,
-            "marts/link_gap_model.sql",
+            "intermediate/link_gap_cells.sql",
             {
-                "bucket_names": [b[0] for b in lm.GAP_BUCKETS],
-                "bucket_lo": [b[1] for b in lm.GAP_BUCKETS],
-                "bucket_hi": [b[2] for b in lm.GAP_BUCKETS],
-                "m_gap": list(lm.GAP_M),
-                "identity_floor": lm.RHO_IDENTITY_FLOOR,
+                "bucket_names": [b[0] for b in tm.GAP_BUCKETS],
+                "bucket_lo": [b[1] for b in tm.GAP_BUCKETS],
+                "bucket_hi": [b[2] for b in tm.GAP_BUCKETS],
+                "m_gap": list(tm.GAP_M),
+                "identity_floor": tm.RHO_IDENTITY_FLOOR,
             },
         )
         rows = con.sql(
-            "select bucket_order - 1, u_gap, same_agency, n_same_person_pairs from link_gap_model"
+            "select bucket_order - 1, u_gap, same_agency, n_same_person_pairs from link_gap_cells"
         ).fetchall()
         fit = fit_temporal(rows)
-        con.execute(
-            "update link_gap_model set m_gap = ($m_gap)[bucket_order], rho = $rho,"
-            " m_agency = $m_agency, u_agency = $u_agency",
-            {
-                "m_gap": list(fit.m_gap),
-                "rho": fit.rho,
-                "m_agency": fit.m_agency,
-                "u_agency": fit.u_agency,
-            },
-        )
+        build_from_frame(con, "intermediate/link_gap_fit.sql", "link_gap_fit_input", {
+            "bucket_order": list(range(1, len(fit.m_gap) + 1)),
+            "m_gap": list(fit.m_gap),
+            "rho": [fit.rho] * len(fit.m_gap),
+            "m_agency": [fit.m_agency] * len(fit.m_gap),
+            "u_agency": [fit.u_agency] * len(fit.m_gap),
+            "iterations": [fit.iterations] * len(fit.m_gap),
+        })
+        build_table(con, "marts/link_gap_model.sql")
         build_table(
             con,
-            "marts/scored_pairs.sql",
-            {"score_floor": lm.SCORE_FLOOR, "m_agency": lm.M_AGENCY},
+            "intermediate/scored_pairs.sql",
+            {"score_floor": lm.SCORE_FLOOR, "m_agency": tm.M_AGENCY},
         )
     finally:
         con.unregister("linkage_identity_pairs")

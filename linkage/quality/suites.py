@@ -36,6 +36,7 @@ from linkage.quality import _gx_duckdb
 from linkage.quality._gx import context as _context
 from linkage.quality._gx import gx as _gx
 from linkage.resources import expectations_dir
+from linkage.summaries import CRITICAL, WARNING, ExpectationResult, SuiteResult, describe_failure
 
 __all__ = [
     "CRITICAL",
@@ -53,8 +54,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CRITICAL = "critical"
-WARNING = "warning"
 # BASIC gives unexpected counts and percents; partial_unexpected_count=0 keeps values out.
 _RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0}
 _INDEX = "linkage_index"  # meta key: an expectation's position in its suite file
@@ -125,45 +124,6 @@ class StudyWindow:
         """The window as ISO dates (for the JSON report)."""
         return {"start": self.start.isoformat(), "end": self.end.isoformat(),
                 "extract": self.extract_date.isoformat()}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ExpectationResult:
-    """Outcome of one expectation: counts only, never record values."""
-
-    expectation_type: str
-    column: str | None
-    severity: str
-    success: bool
-    unexpected_count: int | None
-    unexpected_percent: float | None
-    description: str
-    error: str | None = None
-    detail: str | None = None  # what GX observed, e.g. "missing: zip", "found String"
-    element_count: int | None = None
-    index: int | None = None  # position in the suite file's "expectations" list
-
-    @property
-    def blocking(self) -> bool:
-        """Whether this result stops a run (a critical expectation that failed or errored)."""
-        return self.severity == CRITICAL and not self.success
-
-
-@dataclass(frozen=True)
-class SuiteResult:
-    """Outcome of one suite on one table; ``success`` is False only for blocking failures."""
-
-    suite: str
-    table: str
-    stage: str
-    success: bool
-    results: tuple[ExpectationResult, ...]
-    error: str | None = None
-
-    @property
-    def failures(self) -> tuple[ExpectationResult, ...]:
-        """Failed or errored expectations of any severity."""
-        return tuple(r for r in self.results if not r.success)
 
 
 # --- suites ------------------------------------------------------------------------------
@@ -420,26 +380,3 @@ def gate(
             f"data-quality gate failed ({len(problems)} critical): " + "; ".join(problems)
         )
     return results
-
-
-def describe_failure(table: str, r: ExpectationResult) -> str:
-    """One line for a failed expectation: table, column, rule and counts (never values).
-
-    Example:
-        >>> r = ExpectationResult("expect_column_values_to_be_unique", "referral_id",
-        ...                       CRITICAL, False, 2, 40.0,
-        ...                       "expect_column_values_to_be_unique referral_id")
-        >>> describe_failure("raw_referrals", r)
-        'table raw_referrals, column referral_id: expect_column_values_to_be_unique: 2 unexpected (40.00%)'
-    """  # noqa: E501
-    where = f"table {table}" + (f", column {r.column}" if r.column else "")
-    what = r.expectation_type
-    if r.description != " ".join(x for x in (r.expectation_type, r.column) if x):
-        what += f" [{r.description}]"
-    detail = f" ({r.detail})" if r.detail else ""
-    if r.error:
-        return f"{where}: {what}: error: {r.error}"
-    if r.unexpected_count is None:
-        return f"{where}: {what}: failed{detail}"
-    pct = f" ({r.unexpected_percent:.2f}%)" if r.unexpected_percent is not None else ""
-    return f"{where}: {what}: {r.unexpected_count:,} unexpected{pct}{detail}"

@@ -19,7 +19,6 @@ import duckdb
 
 from linkage.contract import ALL_STRATUM, STAGES
 from linkage.db import table_exists
-from linkage.estimation import disclosure
 from linkage.reporting import charts as ch
 from linkage.reporting.format import (
     MISSING,
@@ -31,6 +30,7 @@ from linkage.reporting.format import (
     pct,
     rate_ci,
 )
+from linkage.summaries import EstimateFacts, LinkFacts
 
 STAGE_NAMES = tuple(name for name, _ in STAGES)
 CONDITIONAL_LABELS = {s: f"{s} | {prev}" for prev, s in zip(STAGE_NAMES[:-1], STAGE_NAMES[1:],
@@ -303,11 +303,12 @@ def strata_section(con: duckdb.DuckDBPyConnection) -> Section:
     return sec
 
 
-def methods_section(con: duckdb.DuckDBPyConnection, linkage: dict) -> Section:
+def methods_section(con: duckdb.DuckDBPyConnection, linkage: LinkFacts | None = None,
+                    estimation: EstimateFacts | None = None) -> Section:
     """What each estimator does, the censoring rule, suppression and the linkage model.
 
     Example:
-        >>> methods_section(con, {"threshold": 0.5}).blocks[0].columns  # doctest: +SKIP
+        >>> methods_section(con).blocks[0].columns  # doctest: +SKIP
         ['method', 'primary', 'what it does']
     """
     sec = Section("methods", "Methods")
@@ -319,16 +320,19 @@ def methods_section(con: duckdb.DuckDBPyConnection, linkage: dict) -> Section:
         sec.blocks.append(Paragraph(f"Censoring rule: {methods[0][3]}. Outcomes after the "
                                     "study end date are not observed, so only referrals with "
                                     "the full follow-up window enter any denominator."))
-    sec.blocks.append(Paragraph(
-        f"Disclosure control: a cell is suppressed when its "
-        f"(rounded expected) numerator is below {disclosure.MIN_NUMERATOR} or it rests on "
-        f"fewer than {disclosure.MIN_DENOMINATOR} referrals; when a group of cells adding up "
-        "to ALL has exactly one suppressed cell, the next smallest is suppressed too."))
+    if estimation is not None and (estimation.min_numerator or estimation.min_denominator):
+        sec.blocks.append(Paragraph(
+            f"Disclosure control: a cell is suppressed when its (rounded expected) numerator "
+            f"is below {estimation.min_numerator} or it rests on fewer than "
+            f"{estimation.min_denominator} referrals; when a group of cells adding up to ALL "
+            "has exactly one suppressed cell, the next smallest is suppressed too."))
+    elif estimation is not None:
+        sec.blocks.append(Paragraph("Disclosure control: off for this run (no cell is "
+                                    "suppressed)."))
     if linkage:
         sec.blocks.append(Paragraph(
             f"Linkage: Splink 5 (unsupervised: no truth read), links at match probability ≥ "
-            f"{linkage.get('threshold', MISSING)}; scored pairs kept at ≥ "
-            f"{linkage.get('score_floor', MISSING)}; prior match probability λ = "
-            f"{linkage.get('probability_two_random_records_match', float('nan')):.3g}. "
+            f"{linkage.threshold:g}; scored pairs kept at ≥ {linkage.score_floor:g}; prior "
+            f"match probability λ = {linkage.probability_two_random_records_match:.3g}. "
             "Model: model.json; Splink's charts: charts/ beside this report."))
     return sec

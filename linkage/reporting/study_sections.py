@@ -33,6 +33,7 @@ from linkage.reporting.format import (
     pct,
     rate_ci,
 )
+from linkage.summaries import LinkFacts, StudyManifest, SuiteResult
 
 QUARANTINE_TABLE = "quarantine_case_outcomes"
 
@@ -51,7 +52,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
                    ).fetchall()
 
 
-def _dq_tally(quality: Sequence[Any]) -> str:
+def _dq_tally(quality: Sequence[SuiteResult]) -> str:
     if not quality:
         return "not run"
     failed = sum(1 for r in quality if not r.success)
@@ -59,7 +60,7 @@ def _dq_tally(quality: Sequence[Any]) -> str:
     return f"{len(quality) - failed} of {len(quality)} suites passed, {warnings} warning(s)"
 
 
-def summary_section(con: duckdb.DuckDBPyConnection, quality: Sequence[Any]) -> Section:
+def summary_section(con: duckdb.DuckDBPyConnection, quality: Sequence[SuiteResult]) -> Section:
     """Key figures of the run (what a reader wants before the detail).
 
     Example:
@@ -92,11 +93,11 @@ def summary_section(con: duckdb.DuckDBPyConnection, quality: Sequence[Any]) -> S
     return Section("summary", "Summary", [Figures(items)])
 
 
-def flow_section(con: duckdb.DuckDBPyConnection, linkage: dict[str, Any]) -> Section:
+def flow_section(con: duckdb.DuckDBPyConnection, linkage: LinkFacts | None) -> Section:
     """Counts at each stage, tips to convictions (GUILD / RECORD: the flow of records).
 
     Example:
-        >>> flow_section(con, {"threshold": 0.5, "n_candidate_pairs": 910}).title  # doctest: +SKIP
+        >>> flow_section(con, None).title  # doctest: +SKIP
         'Study flow'
     """
     funnel = {}
@@ -110,7 +111,7 @@ def flow_section(con: duckdb.DuckDBPyConnection, linkage: dict[str, Any]) -> Sec
     n_cases = _one(con, "select count(*) from raw_case_outcomes", ["raw_case_outcomes"])
     quarantined = sum(n for _, n in _quarantine(con))
     n_links = _one(con, "select count(*) from links", ["links"])
-    pairs = linkage.get("n_candidate_pairs")
+    pairs = linkage.n_candidate_pairs if linkage else None
     pair_label = "candidate pairs (blocking)"
     if pairs is None:  # a report written outside `linkage run`: the scored pairs are known
         pairs = _one(con, "select count(*) from scored_pairs", ["scored_pairs"])
@@ -128,7 +129,7 @@ def flow_section(con: duckdb.DuckDBPyConnection, linkage: dict[str, Any]) -> Sec
     def share(a: int | None, b: int | None, of: str) -> str:
         return f"{pct(a / b, 1)} of {of}" if a is not None and b else ""
 
-    thr = linkage.get("threshold")
+    thr = linkage.threshold if linkage else None
     steps = [
         ch.FlowStep("tips received", tips, detail="reports to the tipline"),
         ch.FlowStep("located in the US", us, share(us, tips, "tips"),
@@ -231,15 +232,15 @@ def linkage_section(con: duckdb.DuckDBPyConnection) -> Section:
     return sec
 
 
-def quality_section(con: duckdb.DuckDBPyConnection, quality: Sequence[Any],
-                    manifest: dict[str, Any]) -> Section:
+def quality_section(con: duckdb.DuckDBPyConnection, manifest: StudyManifest | None) -> Section:
     """Data-quality gates per suite, their warnings, and the quarantine.
 
     Example:
-        >>> quality_section(con, results, manifest).blocks[0].columns[0]  # doctest: +SKIP
+        >>> quality_section(con, manifest).blocks[0].columns[0]  # doctest: +SKIP
         'suite'
     """
     sec = Section("quality", "Data quality")
+    quality = manifest.quality if manifest else ()
     if quality:
         sec.blocks.append(Table(
             ["suite", "table", "stage", "result", "expectations", "critical failed",
@@ -256,11 +257,6 @@ def quality_section(con: duckdb.DuckDBPyConnection, quality: Sequence[Any],
             sec.blocks.append(Table(["suite", "severity", "expectation", "column",
                                      "rows", "share"], failed,
                                     "Expectations not met (counts only)", 4))
-    elif manifest.get("data_quality"):
-        sec.blocks.append(Table(["suite", "result", "failed or warned"],
-                                [[s, "pass" if v["success"] else "FAIL", count(v["failures"])]
-                                 for s, v in manifest["data_quality"].items()],
-                                "great-expectations suites", 2))
     else:
         sec.blocks.append(Paragraph("The data-quality suites were not run for this report."))
     reasons = _quarantine(con)
@@ -268,8 +264,8 @@ def quality_section(con: duckdb.DuckDBPyConnection, quality: Sequence[Any],
     n_cases = _one(con, "select count(*) from raw_case_outcomes", ["raw_case_outcomes"])
     sec.blocks.append(Paragraph(
         f"Quarantined case records (stage dates out of order): {total:,} of "
-        f"{count((n_cases or 0) + total)}, kept in table {QUARANTINE_TABLE} with a reason "
-        "and left out of linkage."))
+        f"{count(n_cases)}, listed in table {QUARANTINE_TABLE} with a reason and left out "
+        "of linkage (raw_case_outcomes keeps every record as loaded)."))
     if reasons:
         sec.blocks.append(Table(["reason", "rows"], [[r, count(n)] for r, n in reasons],
                                 "Quarantine by reason"))
@@ -282,19 +278,19 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix.rstrip("."), num(value, 4) if isinstance(value, float) else str(value))]
 
 
-def scenario_section(manifest: dict[str, Any]) -> Section:
+def scenario_section(manifest: StudyManifest | None) -> Section:
     """The scenario's parameters (synthetic runs), the run's versions and the manifest.
 
     Example:
-        >>> scenario_section({}).blocks[1].text
+        >>> scenario_section(None).blocks[1].text
         'User data: no scenario.'
     """
     sec = Section("run", "Scenario and run")
-    sc = manifest.get("scenario")
-    facts = [(k, MISSING if manifest.get(k) is None else str(manifest[k]))
-             for k in ("input", "seed")]
-    facts += [(f"version: {k}", v) for k, v in manifest.get("versions", {}).items()]
-    facts += [(f"seconds: {k}", num(v, 1)) for k, v in manifest.get("stage_seconds", {}).items()]
+    plain = manifest.to_dict() if manifest else {}
+    sc = plain.get("scenario")
+    facts = [(k, MISSING if plain.get(k) is None else str(plain[k])) for k in ("input", "seed")]
+    facts += [(f"version: {k}", v) for k, v in plain.get("versions", {}).items()]
+    facts += [(f"seconds: {k}", num(v, 1)) for k, v in plain.get("stage_seconds", {}).items()]
     sec.blocks.append(_packed(facts, "Run"))
     if sc:
         offenses = sc.get("offense", [])
@@ -309,7 +305,7 @@ def scenario_section(manifest: dict[str, Any]) -> Section:
         sec.blocks.append(_packed(_flatten(rest), "Scenario: every other parameter"))
     else:
         sec.blocks.append(Paragraph("User data: no scenario."))
-    sec.blocks.append(Code(json.dumps(manifest, indent=2), "manifest.json"))
+    sec.blocks.append(Code(json.dumps(plain, indent=2), "manifest.json"))
     return sec
 
 

@@ -1,8 +1,8 @@
 -- Contract table conversion_rates: per offense type (plus ALL) and stage, every method's
 -- rate with its 95% CI, suppression applied. rate_kind: cumulative (share of referrals) or
--- conditional (share of the previous stage). Reads the frame rates_estimates_input.
+-- conditional (share of the previous stage). Reads rate_cells.
 with estimates as (
-    select * from rates_estimates_input
+    select * from rate_cells
 ),
 
 final as (

@@ -1,8 +1,8 @@
 -- Rates by the other strata (reporter type and name, identifier completeness, urgency):
 -- same columns as conversion_rates with dimension and stratum instead of offense_type.
--- Reads the frame rates_estimates_input.
+-- Reads rate_cells.
 with estimates as (
-    select * from rates_estimates_input
+    select * from rate_cells
 ),
 
 final as (

@@ -1,9 +1,9 @@
 -- Threshold sensitivity of the rates: the `threshold` estimator (best link per referral
 -- with match probability >= threshold) at several thresholds, per offense type and ALL,
--- with Wilson 95% CIs treating links as true; small cells suppressed. Reads the frame
--- rates_threshold_input (linkage.sensitivity.threshold_sensitivity).
+-- with Wilson 95% CIs treating links as true; small cells suppressed. Reads
+-- threshold_cells (built by the estimation stage after conversion_rates).
 with estimates as (
-    select * from rates_threshold_input
+    select * from threshold_cells
 ),
 
 final as (

@@ -1,10 +1,9 @@
 -- Synthetic data only: the realised true share of referrals reaching each stage, per
--- offense type and ALL, under the estimators' censoring rule (rates_truth, aggregated by
--- linkage.simulate.truth_rates; read as the frame rates_truth_input). A cell is suppressed
+-- offense type and ALL, under the estimators' censoring rule (truth_cells). A cell is suppressed
 -- (truth null) wherever the primary estimate's cell is, so the truth never shows a cell
 -- the published table hides.
 with truth as (
-    select * from rates_truth_input
+    select * from truth_cells
 ),
 
 primary_rates as (

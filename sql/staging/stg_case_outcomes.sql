@@ -1,70 +1,35 @@
--- Case outcomes standardised for linkage: one row per raw_case_outcomes row, with the same
--- column set as stg_referrals (Splink needs identical columns; the side-specific ones are
--- null on the other side). The only join is the nickname lookup.
+-- Case outcomes standardised for linkage: one row per raw_case_outcomes row that is not
+-- quarantined (quarantine_case_outcomes; `$apply_quarantine` false keeps every row, for
+-- `linkage pseudonymize`), with the same column set as stg_referrals. Cleaning rules:
+-- stg_macros.sql. The only joins are the nickname and quarantine lookups.
 with source as (
-    select * from raw_case_outcomes
+    select s.*
+    from raw_case_outcomes as s
+    left join quarantine_case_outcomes as q on q.case_id = s.case_id
+    where q.case_id is null or not $apply_quarantine
 ),
 
 cleaned as (
     select
-        case_id,
-        cybertip_ref,
-        opened_at,
+        case_id as unique_id,
+        'case' as record_type,
+        cast(null as date) as referral_date,
+        cast(opened_at as date) as case_opened_date,
         agency_id,
-        -- names: lower-case, no accents, letters only ("O'Brien-Smith" = "obriensmith")
-        nullif(regexp_replace(lower(strip_accents(first_name)), '[^a-z]', '', 'g'), '')
-            as first_name,
-        nullif(regexp_replace(lower(strip_accents(last_name)), '[^a-z]', '', 'g'), '')
-            as last_name,
-        try_cast(dob as date) as dob,
-        nullif(lower(regexp_replace(email, '\s', '', 'g')), '') as email,
-        nullif(regexp_replace(phone, '[^0-9]', '', 'g'), '') as phone_digits,
-        nullif(lower(regexp_replace(username, '\s', '', 'g')), '') as username,
-        nullif(trim(regexp_replace(lower(strip_accents(city)), '\s+', ' ', 'g')), '') as city,
-        upper(trim(state)) as state_raw,
-        regexp_replace(zip, '[^0-9]', '', 'g') as zip_digits
+        nullif(trim(cybertip_ref), '') as tip_ref,
+        stg_name(first_name) as written_first_name,
+        stg_identity(first_name, last_name, dob, email, phone, username, city, state, zip)
+            as identity
     from source
-),
-
-nicknames as (
-    select nickname, canonical from stg_nicknames
 ),
 
 final as (
     select
-        c.case_id as unique_id,
-        'case' as record_type,
-        cast(null as date) as referral_date,
-        cast(c.opened_at as date) as case_opened_date,
-        c.agency_id,
-        nullif(trim(c.cybertip_ref), '') as tip_ref,
-        coalesce(n.canonical, c.first_name) as first_name,
-        c.last_name,
-        c.first_name || c.last_name as full_name,
-        left(c.first_name, 1) || c.last_name as initial_last_name,
-        c.dob,
-        c.email,
-        -- letters of the e-mail's local part ("jose.galvan84@" -> "josegalvan"): many
-        -- addresses are built from the name, which links a nameless record to a named one
-        nullif(regexp_replace(split_part(c.email, '@', 1), '[^a-z]', '', 'g'), '') as email_name,
-        -- drop the US country code so "+1 555 123 4567" equals "5551234567"
-        case
-            when length(c.phone_digits) = 11 and starts_with(c.phone_digits, '1')
-                then substr(c.phone_digits, 2)
-            else c.phone_digits
-        end as phone,
-        c.username,
-        -- letters of the username ("peter_stout678" -> "peterstout"), same reason
-        nullif(regexp_replace(c.username, '[^a-z]', '', 'g'), '') as username_name,
-        c.city,
-        case when regexp_full_match(c.state_raw, '[A-Z]{2}') then c.state_raw end as state,
-        -- ZIP+4 keeps its first five digits; a ZIP that lost leading zeros gets them back
-        case
-            when length(c.zip_digits) in (5, 9) then substr(c.zip_digits, 1, 5)
-            when length(c.zip_digits) in (3, 4) then lpad(c.zip_digits, 5, '0')
-        end as zip
+        c.* exclude (written_first_name, identity),
+        coalesce(n.canonical, c.written_first_name) as first_name,
+        unnest(c.identity)
     from cleaned as c
-    left join nicknames as n on n.nickname = c.first_name
+    left join stg_nicknames as n on n.nickname = c.written_first_name
 )
 
 select * from final

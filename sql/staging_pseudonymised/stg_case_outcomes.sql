@@ -2,9 +2,12 @@
 -- sql/staging/stg_case_outcomes.sql for input written by `linkage pseudonymize`): tokens
 -- renamed to the model's column names, Bloom filters from hex into bytes, nothing cleaned
 -- (the values were standardised before they were tokenised). Same column set as
--- stg_referrals.
+-- stg_referrals. Quarantined records (quarantine_case_outcomes) are left out.
 with source as (
-    select * from raw_case_outcomes
+    select s.*
+    from raw_case_outcomes as s
+    left join quarantine_case_outcomes as q on q.case_id = s.case_id
+    where q.case_id is null or not $apply_quarantine
 ),
 
 final as (

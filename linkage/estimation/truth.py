@@ -1,0 +1,35 @@
+"""Synthetic data only: the realised true rates under the estimators' own censoring.
+
+``rates_truth`` holds each referral's true stages (from ``truth_referrals``' uncensored
+dates) under the same rule as the estimators; ``truth_cells`` aggregates them per offense
+type and ``ALL`` (what the methodology simulation scores against); ``conversion_rates_truth``
+is the same, suppressed wherever the primary estimate is (what the report shows). No
+estimator reads any of them.
+
+Example:
+    >>> truth_comparison(con, follow_up_days=365)  # doctest: +SKIP
+    ('rates_truth', 'truth_cells', 'conversion_rates_truth')
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from linkage.db import build_table, table_exists
+
+
+def truth_comparison(con: duckdb.DuckDBPyConnection, follow_up_days: int, *,
+                     publish: bool = True) -> tuple[str, ...]:
+    """Build the truth tables after estimation; return their names (none without truth).
+
+    Needs ``truth_referrals`` and the estimators' ``rates_referrals`` (and, with
+    ``publish``, ``conversion_rates`` for the suppression).
+    """
+    if not table_exists(con, "truth_referrals"):
+        return ()
+    built = (build_table(con, "intermediate/rates_truth.sql",
+                         {"follow_up_days": int(follow_up_days)}),
+             build_table(con, "intermediate/truth_cells.sql"))
+    if publish:
+        built += (build_table(con, "marts/conversion_rates_truth.sql"),)
+    return built
