@@ -26,8 +26,7 @@ $(SPARK_VENV)/bin/linkage: pyproject.toml
 run: install  ## install, then run the main job on the embedded default scenario
 	$(BIN)/linkage run --out study_out
 
-test: install  ## install, then lint and run every test (slow ones included)
-	$(BIN)/ruff check .
+test: check  ## install, then lint (Python and SQL) and run every test (slow ones included)
 	$(BIN)/pytest -q
 
 test-spark: $(SPARK_VENV)/bin/linkage  ## the Spark-vs-DuckDB test (needs Java 17+); must not skip
@@ -36,8 +35,9 @@ test-spark: $(SPARK_VENV)/bin/linkage  ## the Spark-vs-DuckDB test (needs Java 1
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
 
-check: install
+check: install  ## ruff on the Python, sqlfluff (.sqlfluff: dialect duckdb) on every SQL file
 	$(BIN)/ruff check .
+	$(BIN)/sqlfluff lint sql --processes 2
 
 bench: install
 	$(BIN)/python benchmarks/bench_generate.py

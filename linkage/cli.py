@@ -6,86 +6,26 @@ exit code (see ``linkage.errors``); only a bug in the toolkit shows a traceback.
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from linkage.errors import ToolkitError
+from linkage._cli import (
+    EXIT_CODES_HELP,
+    backend_option,
+    echo,
+    go_quiet,
+    handle_errors,
+    quiet_option,
+    quiet_splink,
+    run_main,
+)
+from linkage.defaults import DEFAULT_SEED, SIMULATION_SEED
 
 log = logging.getLogger("linkage")
-
-EXIT_CODES_HELP = """Exit codes: 0 ok, 2 bad command-line usage, 3 bad scenario or configuration,
-4 input violates the data contract, 5 data-quality gate failed, 6 linkage model failed,
-7 output cannot be written, 8 pseudonymisation key missing or too short, 9 backend
-unavailable (--backend spark without pyspark or Java), 1 internal error."""
-
-
-EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C (128 + SIGINT)
-
-
-def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ToolkitError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            # Outputs are written atomically, so an interrupted run left nothing half-done.
-            click.echo("interrupted: nothing was written", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-
-    return wrapper
-
-
-def _quiet_splink(record: logging.LogRecord) -> bool:
-    """Drop Splink's warnings (untrained m/u levels, missing null levels): model-building
-    detail, shown from ``--log-level INFO``. A filter on the handler, not a logger level,
-    because Splink's ``Linker`` resets its own logger's level when it is created."""
-    return not record.name.startswith("splink") or record.levelno >= logging.ERROR
-
-
-def _echo(ctx: click.Context, message: str) -> None:
-    if not ctx.obj["quiet"]:
-        click.echo(message)
-
-
-def _go_quiet(ctx: click.Context) -> None:
-    """Errors only: no progress, no summary, and warnings hidden unless --log-level asks."""
-    ctx.obj["quiet"] = True
-    root = ctx.find_root()
-    if root.get_parameter_source("log_level") is click.core.ParameterSource.DEFAULT:
-        logger, previous = logging.getLogger(), logging.getLogger().level
-        logger.setLevel(logging.ERROR)
-        root.call_on_close(lambda: logger.setLevel(previous))  # in-process callers (tests)
-
-
-def _quiet_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--quiet`` after the command name too (``linkage run --quiet``), as before it."""
-
-    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-        if value:
-            _go_quiet(ctx)
-
-    return click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=callback,
-                        help="No progress bars or summaries (errors only).")(func)
-
-
-def _backend_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--backend``: where Splink trains and scores (DuckDB in-process, or Spark)."""
-    return click.option(
-        "--backend", type=click.Choice(["duckdb", "spark"]), default="duckdb",
-        show_default=True,
-        help="Run Splink on DuckDB or on Spark (needs the [spark] extra and Java 17+; "
-             "the session is configured as the README's Spark section says).")(func)
-
 
 @click.group(epilog=EXIT_CODES_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summaries (errors only).")
@@ -107,12 +47,12 @@ def main(ctx: click.Context, quiet: bool, log_level: str) -> None:
     if level >= logging.WARNING:
         handlers = list(logging.getLogger().handlers)
         for handler in handlers:
-            handler.addFilter(_quiet_splink)
-        ctx.call_on_close(lambda: [h.removeFilter(_quiet_splink) for h in handlers])
+            handler.addFilter(quiet_splink)
+        ctx.call_on_close(lambda: [h.removeFilter(quiet_splink) for h in handlers])
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = False
     if quiet:
-        _go_quiet(ctx)
+        go_quiet(ctx)
 
 
 @main.command()
@@ -126,9 +66,9 @@ def main(ctx: click.Context, quiet: bool, log_level: str) -> None:
               help="Folder to write (replaced atomically if it exists).")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
               show_default=True)
-@_quiet_option
+@quiet_option
 @click.pass_context
-@_handle_errors
+@handle_errors
 def generate(ctx: click.Context, scenario: str, scale: float | None, seed: int | None,
              out_dir: Path, fmt: str) -> None:
     """Generate synthetic tips, referrals and case outcomes with known truth.
@@ -148,7 +88,7 @@ def generate(ctx: click.Context, scenario: str, scale: float | None, seed: int |
     with progress_bar("generate", quiet=ctx.obj["quiet"]) as report:
         summary = run_generate(sc, out_dir, fmt=fmt, on_progress=report)
     c = summary.counts
-    _echo(ctx, f"wrote {out_dir} ({fmt}) in {summary.seconds:.1f} s: {c['tips']:,} tips, "
+    echo(ctx, f"wrote {out_dir} ({fmt}) in {summary.seconds:.1f} s: {c['tips']:,} tips, "
                f"{c['referrals']:,} referrals, {c['case_outcomes']:,} case records; truth: "
                f"{c['investigations']:,} investigated, {c['arrests']:,} arrested, "
                f"{c['charges']:,} charged, {c['convictions']:,} convicted")
@@ -162,9 +102,9 @@ def generate(ctx: click.Context, scenario: str, scale: float | None, seed: int |
 @click.option("--db", "db_path", type=click.Path(path_type=Path), required=True,
               help="Study DuckDB file to create (raw_* tables).")
 @click.option("--overwrite", is_flag=True, help="Replace raw_* tables already in --db.")
-@_quiet_option
+@quiet_option
 @click.pass_context
-@_handle_errors
+@handle_errors
 def load(ctx: click.Context, source: Path, db_path: Path, overwrite: bool) -> None:
     """Load input tables into a study DuckDB file, checking the data contract.
 
@@ -175,11 +115,11 @@ def load(ctx: click.Context, source: Path, db_path: Path, overwrite: bool) -> No
 
         linkage load --input data/ --db study.duckdb
     """
-    from linkage.ingest.load import load_to_file
+    from linkage.ingest import load_to_file
 
     summary = load_to_file(source, db_path, overwrite=overwrite)
     counts = ", ".join(f"{n:,} {t}" for t, n in summary.row_counts.items())
-    _echo(ctx, f"loaded {counts} into {db_path}")
+    echo(ctx, f"loaded {counts} into {db_path}")
 
 
 _DATE = click.DateTime(["%Y-%m-%d"])
@@ -204,7 +144,7 @@ _DATE = click.DateTime(["%Y-%m-%d"])
               help="Date of the data extract: no referral or case date may be later "
                    "(default: the window's END).")
 @click.pass_context
-@_handle_errors
+@handle_errors
 def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path | None,
              docs_dir: Path | None, window: tuple[Any, Any] | None, extract_date: Any) -> None:
     """Run the data-quality suites (great-expectations) on input files or a DuckDB file.
@@ -244,10 +184,10 @@ def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path
               help="Match-probability threshold for links (default 0.5).")
 @click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
               help="Also save the trained Splink model JSON here.")
-@_backend_option
-@_quiet_option
+@backend_option
+@quiet_option
 @click.pass_context
-@_handle_errors
+@handle_errors
 def link(ctx: click.Context, db_path: Path, threshold: float | None,
          model_path: Path | None, backend: str) -> None:
     """Link referrals to case outcomes with Splink (unsupervised) and write `links`.
@@ -268,11 +208,11 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
 
     with connect(db_path) as con:
         summary = run_link(con, threshold=threshold, model_path=model_path, backend=backend)
-        _echo(ctx, f"{summary.n_candidate_pairs:,} candidate pairs, {summary.n_links:,} "
+        echo(ctx, f"{summary.n_candidate_pairs:,} candidate pairs, {summary.n_links:,} "
                    f"referrals linked at p >= {summary.threshold:g}")
         if has_truth(con):
             ev = evaluate(con)
-            _echo(ctx, f"against truth: blocking recall {ev.blocking_recall:.4f}, precision "
+            echo(ctx, f"against truth: blocking recall {ev.blocking_recall:.4f}, precision "
                        f"{ev.splink.precision:.4f}, recall {ev.splink.recall:.4f}, "
                        f"F1 {ev.splink.f1:.4f}")
 
@@ -280,7 +220,7 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
 @main.command()
 @click.option("--db", "db_path", type=click.Path(path_type=Path, exists=True), required=True,
               help="Study DuckDB file after `linkage link` (scored_pairs, links).")
-@click.option("--seed", type=int, default=42, show_default=True,
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
               help="Seed of the bootstrap and imputation draws.")
 @click.option("--n-boot", type=click.IntRange(min=1), default=200, show_default=True,
               help="Bootstrap x imputation replicates of the primary's interval.")
@@ -294,9 +234,9 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
                    "join its case (default 1): a sensitivity knob, not identifiable.")
 @click.option("--min-count", type=click.IntRange(min=0), default=10, show_default=True,
               help="Small-cell suppression: hide counts below this (0 = off).")
-@_quiet_option
+@quiet_option
 @click.pass_context
-@_handle_errors
+@handle_errors
 def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_up_days: int,
              end_date: Any, sibling_share: float | None, min_count: int) -> None:
     """Estimate per-offense conversion rates with every method; write conversion_rates.
@@ -328,9 +268,9 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
                                sibling_share=sibling_share, suppress_below=min_count,
                                min_denominator=MIN_DENOMINATOR if min_count else 0)
         gate(con, ("conversion_rates",))
-        _echo(ctx, f"{summary.n_eligible:,} of {summary.n_referrals:,} referrals with full "
+        echo(ctx, f"{summary.n_eligible:,} of {summary.n_referrals:,} referrals with full "
                    f"follow-up ({summary.censoring}); {summary.n_audit_links:,} audit links")
-        _echo(ctx, "\n".join(headline_table(con, summary.primary)))
+        echo(ctx, "\n".join(headline_table(con, summary.primary)))
 
 
 @main.command()
@@ -339,7 +279,7 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=0.02,
               show_default=True, help="Scale of every replicate (0.1: the issue's check).")
 @click.option("--replicates", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--seed", type=int, default=1000, show_default=True,
+@click.option("--seed", type=int, default=SIMULATION_SEED, show_default=True,
               help="Seed of the first replicate (then seed + 1, ...).")
 @click.option("--n-boot", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("sim_out"),
@@ -349,9 +289,9 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
               help="A dotted scenario key to sweep, e.g. completeness.small.email.")
 @click.option("--values", default="0.5,1.0,2.0", show_default=True,
               help="Comma-separated values of --sweep.")
-@_quiet_option
+@quiet_option
 @click.pass_context
-@_handle_errors
+@handle_errors
 def simulate(ctx: click.Context, scenario: str, scale: float, replicates: int, seed: int,
              n_boot: int, out_dir: Path, knob: str | None, values: str) -> None:
     """Methodology simulation: bias, RMSE and 95% CI coverage of every estimator.
@@ -390,8 +330,8 @@ def simulate(ctx: click.Context, scenario: str, scale: float, replicates: int, s
             text = "\n\n".join(f"{knob} = {v:g}\n" + format_summary(
                 table[table.value == v], methods=("calibrated", "threshold", "weighted"))
                 for v in points)
-    _echo(ctx, text)
-    _echo(ctx, f"replicate rows and summaries in {out_dir}")
+    echo(ctx, text)
+    echo(ctx, f"replicate rows and summaries in {out_dir}")
 
 
 @main.command()
@@ -409,10 +349,10 @@ def simulate(ctx: click.Context, scenario: str, scale: float, replicates: int, s
               show_default=True,
               help="Largest share of case records with stage dates out of order that is "
                    "quarantined (quarantine_case_outcomes); above it the run stops (exit 5).")
-@_backend_option
-@_quiet_option
+@backend_option
+@quiet_option
 @click.pass_context
-@_handle_errors
+@handle_errors
 def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None,
         source: Path | None, out_dir: Path, threshold: float | None,
         quarantine_tolerance: float, backend: str) -> None:
@@ -433,7 +373,7 @@ def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None
                          quarantine_tolerance=quarantine_tolerance, backend=backend)
     with progress_bar("study", quiet=ctx.obj["quiet"]) as report:
         result = run_study(config, on_progress=report)
-    _echo(ctx, format_summary(result))
+    echo(ctx, format_summary(result))
 
 
 @main.command()
@@ -448,7 +388,7 @@ def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
               show_default=True)
 @click.pass_context
-@_handle_errors
+@handle_errors
 def pseudonymize(ctx: click.Context, source: Path, out_dir: Path, key_env: str,
                  fmt: str) -> None:
     """Replace identifiers by keyed tokens and encodings that still link.
@@ -476,7 +416,7 @@ def pseudonymize(ctx: click.Context, source: Path, out_dir: Path, key_env: str,
                                    on_progress=report)
     counts = ", ".join(f"{n:,} {t}" for t, n in summary.row_counts.items())
     dropped = sum(len(c) for c in summary.dropped_columns.values())
-    _echo(ctx, f"wrote {out_dir} ({fmt}): {counts}; key check {summary.key_check}"
+    echo(ctx, f"wrote {out_dir} ({fmt}): {counts}; key check {summary.key_check}"
                + (f"; {dropped} extra column(s) dropped" if dropped else ""))
 
 
@@ -495,20 +435,5 @@ def scenarios() -> None:
 
 
 def entry() -> None:
-    """Console-script entry point: run ``main`` and exit with its code.
-
-    When great-expectations and duckdb-engine were imported, duckdb 2.0 prints dozens of
-    cosmetic "nanobind: leaked ..." lines while the interpreter tears down (exit code
-    unaffected). We flush our output and leave without that teardown instead.
-    """
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    if "great_expectations" in sys.modules:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+    """Console-script entry point (``linkage``): run ``main``, exit with its code."""
+    run_main(main)

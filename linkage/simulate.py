@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from linkage.db import connect
+from linkage.defaults import DEFAULT_SEED, SIMULATION_SEED
 from linkage.estimation import estimate
 from linkage.estimation.truth import truth_comparison
 from linkage.generation import Scenario, generate, load_scenario
@@ -55,7 +56,7 @@ class SimulationResult:
 
 
 def run_replicate(
-    scenario: Scenario, workdir: str | Path, *, n_boot: int = 100, seed: int = 0
+    scenario: Scenario, workdir: str | Path, *, n_boot: int = 100, seed: int = DEFAULT_SEED
 ) -> pd.DataFrame:
     """One full replicate (generate, load, link, estimate, truth) as scored rows.
 
@@ -92,7 +93,7 @@ def simulate(
     *,
     scale: float,
     replicates: int,
-    seed: int = 0,
+    seed: int = SIMULATION_SEED,
     n_boot: int = 100,
     out: str | Path | None = None,
     on_replicate: ReplicateCallback | None = None,
@@ -203,7 +204,7 @@ def sweep(
     *,
     scale: float,
     replicates: int,
-    seed: int = 0,
+    seed: int = SIMULATION_SEED,
     n_boot: int = 100,
     base: str | Path = "default",
     out: str | Path | None = None,
