@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 SPARK_VENV := .venv-spark
 
-.PHONY: install run test test-fast test-spark check bench bench-scale bench-peers
+.PHONY: install run test test-fast test-spark check bench bench-scale bench-peers bench-external
 
 $(BIN)/linkage: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,8 +26,7 @@ $(SPARK_VENV)/bin/linkage: pyproject.toml
 run: install  ## install, then run the main job on the embedded default scenario
 	$(BIN)/linkage run --out study_out
 
-test: install  ## install, then lint and run every test (slow ones included)
-	$(BIN)/ruff check .
+test: check  ## install, then lint (Python and SQL) and run every test (slow ones included)
 	$(BIN)/pytest -q
 
 test-spark: $(SPARK_VENV)/bin/linkage  ## the Spark-vs-DuckDB test (needs Java 17+); must not skip
@@ -36,8 +35,9 @@ test-spark: $(SPARK_VENV)/bin/linkage  ## the Spark-vs-DuckDB test (needs Java 1
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
 
-check: install
+check: install  ## ruff on the Python, sqlfluff (.sqlfluff: dialect duckdb) on every SQL file
 	$(BIN)/ruff check .
+	$(BIN)/sqlfluff lint sql --processes 2
 
 bench: install
 	$(BIN)/python benchmarks/bench_generate.py
@@ -48,3 +48,8 @@ bench-scale: install  ## the whole study at 1%, 10% and 100% of a national year
 bench-peers: install  ## recordlinkage vs ours vs a DuckDB floor on 10% data
 	$(BIN)/pip install -q -e ".[dev,bench]"
 	$(BIN)/python benchmarks/bench_peers.py
+
+bench-external: install  ## FEBRL4 and the pseudopeople sample: ours vs generic Splink vs ECM
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	$(BIN)/python benchmarks/external/bench_external.py --dataset febrl4
+	$(BIN)/python benchmarks/external/bench_external.py --dataset pseudopeople

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
 
     from linkage.db import connect
-    from linkage.ingest.load import load_input, load_truth
+    from linkage.ingest import load_input, load_truth
     from linkage.linking.metrics import evaluate
     from linkage.linking.run import link
 

@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(lambda record: record.levelno >= logging.ERROR)
 
     from linkage.db import connect
-    from linkage.ingest.load import load_input, load_truth
+    from linkage.ingest import load_input, load_truth
     from linkage.ingest.staging import build_staging
 
     work = Path(tempfile.mkdtemp(prefix="bench_peers_"))

@@ -33,7 +33,7 @@ def _study(data: Path, db: Path, seed: int, n_boot: int) -> dict:
     """Load, link, evaluate and estimate one input; return F1 and the primary rates."""
     from linkage.db import connect
     from linkage.estimation import estimate
-    from linkage.ingest.load import load_input, load_truth
+    from linkage.ingest import load_input, load_truth
     from linkage.linking.metrics import evaluate
     from linkage.linking.run import link
 

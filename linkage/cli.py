@@ -6,86 +6,27 @@ exit code (see ``linkage.errors``); only a bug in the toolkit shows a traceback.
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from linkage.errors import ToolkitError
+from linkage._cli import (
+    EXIT_CODES_HELP,
+    backend_option,
+    echo,
+    float_list,
+    go_quiet,
+    handle_errors,
+    quiet_option,
+    quiet_splink,
+    run_main,
+)
+from linkage.defaults import DEFAULT_SEED, SIMULATION_SEED
 
 log = logging.getLogger("linkage")
-
-EXIT_CODES_HELP = """Exit codes: 0 ok, 2 bad command-line usage, 3 bad scenario or configuration,
-4 input violates the data contract, 5 data-quality gate failed, 6 linkage model failed,
-7 output cannot be written, 8 pseudonymisation key missing or too short, 9 backend
-unavailable (--backend spark without pyspark or Java), 1 internal error."""
-
-
-EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C (128 + SIGINT)
-
-
-def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ToolkitError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            # Outputs are written atomically, so an interrupted run left nothing half-done.
-            click.echo("interrupted: nothing was written", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-
-    return wrapper
-
-
-def _quiet_splink(record: logging.LogRecord) -> bool:
-    """Drop Splink's warnings (untrained m/u levels, missing null levels): model-building
-    detail, shown from ``--log-level INFO``. A filter on the handler, not a logger level,
-    because Splink's ``Linker`` resets its own logger's level when it is created."""
-    return not record.name.startswith("splink") or record.levelno >= logging.ERROR
-
-
-def _echo(ctx: click.Context, message: str) -> None:
-    if not ctx.obj["quiet"]:
-        click.echo(message)
-
-
-def _go_quiet(ctx: click.Context) -> None:
-    """Errors only: no progress, no summary, and warnings hidden unless --log-level asks."""
-    ctx.obj["quiet"] = True
-    root = ctx.find_root()
-    if root.get_parameter_source("log_level") is click.core.ParameterSource.DEFAULT:
-        logger, previous = logging.getLogger(), logging.getLogger().level
-        logger.setLevel(logging.ERROR)
-        root.call_on_close(lambda: logger.setLevel(previous))  # in-process callers (tests)
-
-
-def _quiet_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--quiet`` after the command name too (``linkage run --quiet``), as before it."""
-
-    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-        if value:
-            _go_quiet(ctx)
-
-    return click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=callback,
-                        help="No progress bars or summaries (errors only).")(func)
-
-
-def _backend_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--backend``: where Splink trains and scores (DuckDB in-process, or Spark)."""
-    return click.option(
-        "--backend", type=click.Choice(["duckdb", "spark"]), default="duckdb",
-        show_default=True,
-        help="Run Splink on DuckDB or on Spark (needs the [spark] extra and Java 17+; "
-             "the session is configured as the README's Spark section says).")(func)
-
 
 @click.group(epilog=EXIT_CODES_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summaries (errors only).")
@@ -107,12 +48,12 @@ def main(ctx: click.Context, quiet: bool, log_level: str) -> None:
     if level >= logging.WARNING:
         handlers = list(logging.getLogger().handlers)
         for handler in handlers:
-            handler.addFilter(_quiet_splink)
-        ctx.call_on_close(lambda: [h.removeFilter(_quiet_splink) for h in handlers])
+            handler.addFilter(quiet_splink)
+        ctx.call_on_close(lambda: [h.removeFilter(quiet_splink) for h in handlers])
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = False
     if quiet:
-        _go_quiet(ctx)
+        go_quiet(ctx)
 
 
 @main.command()
@@ -126,9 +67,9 @@ def main(ctx: click.Context, quiet: bool, log_level: str) -> None:
               help="Folder to write (replaced atomically if it exists).")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
               show_default=True)
-@_quiet_option
+@quiet_option
 @click.pass_context
-@_handle_errors
+@handle_errors
 def generate(ctx: click.Context, scenario: str, scale: float | None, seed: int | None,
              out_dir: Path, fmt: str) -> None:
     """Generate synthetic tips, referrals and case outcomes with known truth.
@@ -148,7 +89,7 @@ def generate(ctx: click.Context, scenario: str, scale: float | None, seed: int |
     with progress_bar("generate", quiet=ctx.obj["quiet"]) as report:
         summary = run_generate(sc, out_dir, fmt=fmt, on_progress=report)
     c = summary.counts
-    _echo(ctx, f"wrote {out_dir} ({fmt}) in {summary.seconds:.1f} s: {c['tips']:,} tips, "
+    echo(ctx, f"wrote {out_dir} ({fmt}) in {summary.seconds:.1f} s: {c['tips']:,} tips, "
                f"{c['referrals']:,} referrals, {c['case_outcomes']:,} case records; truth: "
                f"{c['investigations']:,} investigated, {c['arrests']:,} arrested, "
                f"{c['charges']:,} charged, {c['convictions']:,} convicted")
@@ -162,9 +103,9 @@ def generate(ctx: click.Context, scenario: str, scale: float | None, seed: int |
 @click.option("--db", "db_path", type=click.Path(path_type=Path), required=True,
               help="Study DuckDB file to create (raw_* tables).")
 @click.option("--overwrite", is_flag=True, help="Replace raw_* tables already in --db.")
-@_quiet_option
+@quiet_option
 @click.pass_context
-@_handle_errors
+@handle_errors
 def load(ctx: click.Context, source: Path, db_path: Path, overwrite: bool) -> None:
     """Load input tables into a study DuckDB file, checking the data contract.
 
@@ -175,11 +116,11 @@ def load(ctx: click.Context, source: Path, db_path: Path, overwrite: bool) -> No
 
         linkage load --input data/ --db study.duckdb
     """
-    from linkage.ingest.load import load_to_file
+    from linkage.ingest import load_to_file
 
     summary = load_to_file(source, db_path, overwrite=overwrite)
     counts = ", ".join(f"{n:,} {t}" for t, n in summary.row_counts.items())
-    _echo(ctx, f"loaded {counts} into {db_path}")
+    echo(ctx, f"loaded {counts} into {db_path}")
 
 
 _DATE = click.DateTime(["%Y-%m-%d"])
@@ -204,7 +145,7 @@ _DATE = click.DateTime(["%Y-%m-%d"])
               help="Date of the data extract: no referral or case date may be later "
                    "(default: the window's END).")
 @click.pass_context
-@_handle_errors
+@handle_errors
 def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path | None,
              docs_dir: Path | None, window: tuple[Any, Any] | None, extract_date: Any) -> None:
     """Run the data-quality suites (great-expectations) on input files or a DuckDB file.
@@ -244,10 +185,10 @@ def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path
               help="Match-probability threshold for links (default 0.5).")
 @click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
               help="Also save the trained Splink model JSON here.")
-@_backend_option
-@_quiet_option
+@backend_option
+@quiet_option
 @click.pass_context
-@_handle_errors
+@handle_errors
 def link(ctx: click.Context, db_path: Path, threshold: float | None,
          model_path: Path | None, backend: str) -> None:
     """Link referrals to case outcomes with Splink (unsupervised) and write `links`.
@@ -268,11 +209,11 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
 
     with connect(db_path) as con:
         summary = run_link(con, threshold=threshold, model_path=model_path, backend=backend)
-        _echo(ctx, f"{summary.n_candidate_pairs:,} candidate pairs, {summary.n_links:,} "
+        echo(ctx, f"{summary.n_candidate_pairs:,} candidate pairs, {summary.n_links:,} "
                    f"referrals linked at p >= {summary.threshold:g}")
         if has_truth(con):
             ev = evaluate(con)
-            _echo(ctx, f"against truth: blocking recall {ev.blocking_recall:.4f}, precision "
+            echo(ctx, f"against truth: blocking recall {ev.blocking_recall:.4f}, precision "
                        f"{ev.splink.precision:.4f}, recall {ev.splink.recall:.4f}, "
                        f"F1 {ev.splink.f1:.4f}")
 
@@ -280,7 +221,7 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
 @main.command()
 @click.option("--db", "db_path", type=click.Path(path_type=Path, exists=True), required=True,
               help="Study DuckDB file after `linkage link` (scored_pairs, links).")
-@click.option("--seed", type=int, default=42, show_default=True,
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
               help="Seed of the bootstrap and imputation draws.")
 @click.option("--n-boot", type=click.IntRange(min=1), default=200, show_default=True,
               help="Bootstrap x imputation replicates of the primary's interval.")
@@ -294,9 +235,9 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
                    "join its case (default 1): a sensitivity knob, not identifiable.")
 @click.option("--min-count", type=click.IntRange(min=0), default=10, show_default=True,
               help="Small-cell suppression: hide counts below this (0 = off).")
-@_quiet_option
+@quiet_option
 @click.pass_context
-@_handle_errors
+@handle_errors
 def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_up_days: int,
              end_date: Any, sibling_share: float | None, min_count: int) -> None:
     """Estimate per-offense conversion rates with every method; write conversion_rates.
@@ -328,9 +269,9 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
                                sibling_share=sibling_share, suppress_below=min_count,
                                min_denominator=MIN_DENOMINATOR if min_count else 0)
         gate(con, ("conversion_rates",))
-        _echo(ctx, f"{summary.n_eligible:,} of {summary.n_referrals:,} referrals with full "
+        echo(ctx, f"{summary.n_eligible:,} of {summary.n_referrals:,} referrals with full "
                    f"follow-up ({summary.censoring}); {summary.n_audit_links:,} audit links")
-        _echo(ctx, "\n".join(headline_table(con, summary.primary)))
+        echo(ctx, "\n".join(headline_table(con, summary.primary)))
 
 
 @main.command()
@@ -341,7 +282,7 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
               show_default=True, help="Scale of every replicate.")
 @click.option("--replicates", type=click.IntRange(min=1), default=10, show_default=True,
               help="Replicates per world.")
-@click.option("--seed", type=int, default=1000, show_default=True,
+@click.option("--seed", type=int, default=SIMULATION_SEED, show_default=True,
               help="Seed of the first replicate (then seed + 1, ...; the same in every world).")
 @click.option("--n-boot", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
@@ -355,14 +296,14 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
                    "interrupted run resumes).")
 @click.option("--sweep", "knob", default=None, metavar="KEY",
               help="A dotted scenario key to sweep, e.g. completeness.small.email.")
-@click.option("--values", default="0.5,1.0,2.0", show_default=True,
+@click.option("--values", default="0.5,1.0,2.0", show_default=True, callback=float_list,
               help="Comma-separated values of --sweep.")
-@_quiet_option
+@quiet_option
 @click.pass_context
-@_handle_errors
+@handle_errors
 def simulate(ctx: click.Context, scenario: str, scale: float, replicates: int, seed: int,
              n_boot: int, jobs: int, full: bool, out_dir: Path, knob: str | None,
-             values: str) -> None:
+             values: list[float]) -> None:
     """Methodology simulation: bias, RMSE and 95% CI coverage of every estimator.
 
     Each replicate generates fresh data from a world, runs the pipeline and scores every
@@ -376,49 +317,26 @@ def simulate(ctx: click.Context, scenario: str, scale: float, replicates: int, s
 
         linkage simulate --sweep completeness.small.email --values 0.3,0.55,0.8
     """
-    from linkage.errors import ConfigError
     from linkage.progress import progress_bar
-    from linkage.simulate import format_summary, run_matrix, sweep
+    from linkage.simulate import format_headline, format_sweep, run_matrix, sweep
 
     worlds = [w.strip() for w in scenario.split(",") if w.strip()]
     with progress_bar("simulate", quiet=ctx.obj["quiet"]) as report:
         if knob is None:
-            def step(world: str, i: int, seconds: float, done: int, total: int) -> None:
-                report(f"{world} replicate {i + 1} ({seconds:.0f} s)", done / max(total, 1))
-
-            result = run_matrix(worlds, scale=scale, replicates=replicates, seed=seed,
-                                n_boot=n_boot, jobs=jobs, lean=not full, out=out_dir,
-                                on_replicate=step)
-            text = _matrix_text(result.matrix)
+            result = run_matrix(
+                worlds, scale=scale, replicates=replicates, seed=seed, n_boot=n_boot,
+                jobs=jobs, lean=not full, out=out_dir,
+                on_replicate=lambda w, i, secs, done, total: report(
+                    f"{w} replicate {i + 1} ({secs:.0f} s)", done / max(total, 1)))
+            text = format_headline(result.matrix)
         else:
-            if len(worlds) != 1:
-                raise ConfigError("--sweep takes one --scenario (the base of the sweep)")
-            try:
-                points = [float(v) for v in values.split(",")]
-            except ValueError:
-                raise ConfigError(f"--values must be numbers separated by commas, got "
-                                  f"{values!r}") from None
-
-            def done(i: int, seconds: float) -> None:
-                report(f"replicate {i + 1} ({seconds:.0f} s)", (i + 1) / replicates)
-
-            table = sweep(knob, points, scale=scale, replicates=replicates, seed=seed,
-                          n_boot=n_boot, base=worlds[0], out=out_dir, on_replicate=done,
-                          lean=not full)
-            text = "\n\n".join(f"{knob} = {v:g}\n" + format_summary(
-                table[table.value == v], methods=("calibrated", "threshold", "weighted"))
-                for v in points)
-    _echo(ctx, text)
-    _echo(ctx, f"results in {out_dir}")
-
-
-def _matrix_text(matrix: Any) -> str:
-    """Per world and method: cells, max |bias| and coverage of the cumulative rates."""
-    from linkage.simulate import headline
-
-    table = headline(matrix, min_referrals=500)
-    return ("cumulative rates, ALL and offense types with >= 500 referrals on average:\n"
-            + table.to_string(index=False))
+            table = sweep(knob, values, scale=scale, replicates=replicates, seed=seed,
+                          n_boot=n_boot, base=worlds, out=out_dir, lean=not full,
+                          on_replicate=lambda i, secs: report(
+                              f"replicate {i + 1} ({secs:.0f} s)", (i + 1) / replicates))
+            text = format_sweep(table, knob)
+    echo(ctx, text)
+    echo(ctx, f"results in {out_dir}")
 
 
 @main.command()
@@ -436,10 +354,10 @@ def _matrix_text(matrix: Any) -> str:
               show_default=True,
               help="Largest share of case records with stage dates out of order that is "
                    "quarantined (quarantine_case_outcomes); above it the run stops (exit 5).")
-@_backend_option
-@_quiet_option
+@backend_option
+@quiet_option
 @click.pass_context
-@_handle_errors
+@handle_errors
 def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None,
         source: Path | None, out_dir: Path, threshold: float | None,
         quarantine_tolerance: float, backend: str) -> None:
@@ -460,7 +378,7 @@ def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None
                          quarantine_tolerance=quarantine_tolerance, backend=backend)
     with progress_bar("study", quiet=ctx.obj["quiet"]) as report:
         result = run_study(config, on_progress=report)
-    _echo(ctx, format_summary(result))
+    echo(ctx, format_summary(result))
 
 
 @main.command()
@@ -475,7 +393,7 @@ def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
               show_default=True)
 @click.pass_context
-@_handle_errors
+@handle_errors
 def pseudonymize(ctx: click.Context, source: Path, out_dir: Path, key_env: str,
                  fmt: str) -> None:
     """Replace identifiers by keyed tokens and encodings that still link.
@@ -503,7 +421,7 @@ def pseudonymize(ctx: click.Context, source: Path, out_dir: Path, key_env: str,
                                    on_progress=report)
     counts = ", ".join(f"{n:,} {t}" for t, n in summary.row_counts.items())
     dropped = sum(len(c) for c in summary.dropped_columns.values())
-    _echo(ctx, f"wrote {out_dir} ({fmt}): {counts}; key check {summary.key_check}"
+    echo(ctx, f"wrote {out_dir} ({fmt}): {counts}; key check {summary.key_check}"
                + (f"; {dropped} extra column(s) dropped" if dropped else ""))
 
 
@@ -524,20 +442,5 @@ def scenarios() -> None:
 
 
 def entry() -> None:
-    """Console-script entry point: run ``main`` and exit with its code.
-
-    When great-expectations and duckdb-engine were imported, duckdb 2.0 prints dozens of
-    cosmetic "nanobind: leaked ..." lines while the interpreter tears down (exit code
-    unaffected). We flush our output and leave without that teardown instead.
-    """
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    if "great_expectations" in sys.modules:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+    """Console-script entry point (``linkage``): run ``main``, exit with its code."""
+    run_main(main)

@@ -34,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from linkage.db import connect, quote_literal, row_count
+from linkage.defaults import DEFAULT_SEED, SIMULATION_SEED
 from linkage.errors import ConfigError
 from linkage.estimation import estimate
 from linkage.estimation.truth import truth_comparison
@@ -42,11 +43,19 @@ from linkage.ingest import load_input, load_truth
 from linkage.linking import link
 from linkage.outputs import atomic_write_text
 from linkage.reporting.matrix_html import write_matrix
-from linkage.reporting.simulation import CELL_KEYS, format_summary, headline, summarise
+from linkage.reporting.simulation import (
+    CELL_KEYS,
+    format_headline,
+    format_summary,
+    format_sweep,
+    headline,
+    summarise,
+)
 from linkage.workers import run_tasks
 
-__all__ = ["CELL_KEYS", "MatrixResult", "format_summary", "headline", "run_matrix",
-           "simulate", "summarise", "sweep"]
+__all__ = ["CELL_KEYS", "MatrixResult", "format_headline", "format_summary", "format_sweep",
+           "headline",
+           "run_matrix", "simulate", "summarise", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +104,7 @@ class SimulationResult:
 
 
 def run_replicate(
-    scenario: Scenario, workdir: str | Path, *, n_boot: int = 100, seed: int = 0,
+    scenario: Scenario, workdir: str | Path, *, n_boot: int = 100, seed: int = DEFAULT_SEED,
     lean: bool = True,
 ) -> pd.DataFrame:
     """One replicate (generate, load, link, estimate, truth) as scored rows; the seconds
@@ -167,7 +176,7 @@ def simulate(
     *,
     scale: float,
     replicates: int,
-    seed: int = 0,
+    seed: int = SIMULATION_SEED,
     n_boot: int = 100,
     out: str | Path | None = None,
     on_replicate: ReplicateCallback | None = None,
@@ -241,9 +250,9 @@ def sweep(
     *,
     scale: float,
     replicates: int,
-    seed: int = 0,
+    seed: int = SIMULATION_SEED,
     n_boot: int = 100,
-    base: str | Path = "default",
+    base: str | Path | Sequence[str | Path] = "default",
     out: str | Path | None = None,
     on_replicate: ReplicateCallback | None = None,
     lean: bool = True,
@@ -251,11 +260,15 @@ def sweep(
     """Simulation summary for each value of one scenario knob (``knob`` and ``value``
     columns added). The same seeds for every value, so the values differ by the knob only.
     With ``out``, each value's replicates go to ``out/<knob>=<value>/`` (resumable) and
-    the combined table to ``out/sweep.csv``.
+    the combined table to ``out/sweep.csv``. ``base`` is one world (a one-item list too).
 
     Example:
         >>> sweep("corruption.noise", [1.0, 2.0], scale=0.02, replicates=2)  # doctest: +SKIP
     """
+    if not isinstance(base, (str, Path)):
+        if len(base) != 1:
+            raise ConfigError(f"a sweep moves one knob of one world, got {len(base)} worlds")
+        base = base[0]
     frames = []
     with tempfile.TemporaryDirectory(prefix="linkage_sweep_") as tmp:
         for value in values:
@@ -339,7 +352,7 @@ def run_matrix(
     scale: float,
     replicates: int,
     out: str | Path,
-    seed: int = 1000,
+    seed: int = SIMULATION_SEED,
     n_boot: int = 100,
     jobs: int = 1,
     lean: bool = True,

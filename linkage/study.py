@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 
 from linkage.db import connect, quote_literal, row_count, table_exists
+from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError, OutputError
 from linkage.generation import Scenario, load_scenario
 from linkage.linking import BACKENDS
@@ -35,7 +36,6 @@ from linkage.summaries import StudyManifest
 log = logging.getLogger(__name__)
 
 DEFAULT_SCALE = 0.02  # the default `linkage run` (about half a minute on 2 cores)
-DEFAULT_SEED = 42  # seed of training and estimation on a user's own data (no scenario seed)
 RAW_SUITES = ("raw_tips", "raw_referrals", "raw_case_outcomes")
 LINK_SUITES = ("stg_referrals", "stg_case_outcomes", "links")
 OUTPUT_FILES = ("report.html", "report.md", "conversion_rates.csv", "links.parquet",
@@ -322,7 +322,7 @@ def headline_table(con: duckdb.DuckDBPyConnection, primary: str) -> list[str]:
     (suppressed cells shown as such).
 
     Example:
-        >>> print("\n".join(headline_table(con, "calibrated")))  # doctest: +SKIP
+        >>> print(chr(10).join(headline_table(con, "calibrated")))  # doctest: +SKIP
     """
     from linkage.contract import STAGES
     from linkage.reporting.format import SUPPRESSED, count

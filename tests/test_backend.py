@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from linkage.cli import main
 from linkage.errors import BackendError, ConfigError
-from linkage.ingest.load import load_to_file
+from linkage.ingest import load_to_file
 from linkage.linking import spark as backend_spark
 from linkage.study import StudyConfig
 

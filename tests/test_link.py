@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import duckdb
 import pytest
 
-from linkage.errors import LinkModelError
+from linkage.errors import ConfigError
 from linkage.linking.run import fit_temporal, link
 
 FIRST = [
@@ -246,8 +246,8 @@ def test_tables_written_and_no_splink_leftovers(linked):
     assert all("cdn.jsdelivr" not in html for html in summary.charts.values())
 
 
-def test_bad_threshold_is_a_model_error():
-    with pytest.raises(LinkModelError):
+def test_bad_threshold_is_a_configuration_error():
+    with pytest.raises(ConfigError, match="threshold must be in"):
         link(duckdb.connect(), threshold=0.0)
 
 

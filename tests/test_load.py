@@ -13,7 +13,7 @@ import pytest
 from linkage.contract import INPUT_TABLES, raw_table_name
 from linkage.db import connect, table_exists
 from linkage.errors import ContractError, OutputError
-from linkage.ingest.load import LoadSummary, load_input, load_to_file, load_truth
+from linkage.ingest import LoadSummary, load_input, load_to_file, load_truth
 
 Edit = Callable[[Path], None]
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from linkage.cli import main
 from linkage.db import connect, sql_file
 from linkage.errors import LinkModelError, PseudonymKeyError
-from linkage.ingest.load import load_input, load_truth
+from linkage.ingest import load_input, load_truth
 from linkage.ingest.pseudonyms import MIN_KEY_BYTES, PseudonymKey, pseudonymize, read_key
 from linkage.ingest.staging import build_staging, uses_pseudonyms
 from linkage.linking import encodings

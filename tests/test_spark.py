@@ -49,7 +49,7 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     from linkage.db import connect
     from linkage.generation.scenario import load_scenario
     from linkage.generation.writer import generate
-    from linkage.ingest.load import load_input, load_truth
+    from linkage.ingest import load_input, load_truth
     from linkage.linking.metrics import evaluate
     from linkage.linking.run import link
 

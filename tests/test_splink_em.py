@@ -65,7 +65,7 @@ def test_a_tiny_study_that_hits_the_upstream_error_still_links(tmp_path, caplog)
     from linkage.db import connect
     from linkage.generation.scenario import load_scenario
     from linkage.generation.writer import generate
-    from linkage.ingest.load import load_input
+    from linkage.ingest import load_input
     from linkage.linking.run import link
 
     generate(load_scenario(scale=0.0005, seed=5), tmp_path / "data")

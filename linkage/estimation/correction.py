@@ -19,6 +19,7 @@ from linkage.estimation.calibration import (
     link_probabilities,
     pi_calibrated,
 )
+from linkage.estimation.intervals import Draw
 
 
 def _by_referral(inputs: rt.RateInputs, weights: np.ndarray) -> np.ndarray:
@@ -175,7 +176,7 @@ def correction_spread(inputs: rt.RateInputs, fit: CalibrationFit) -> CorrectionS
     return CorrectionSpread(codes, sd)
 
 
-def primary_draw(inputs: rt.RateInputs, fit: CalibrationFit) -> rt.Draw:
+def primary_draw(inputs: rt.RateInputs, fit: CalibrationFit) -> Draw:
     """The primary estimator under ``fit``: captured stages (imputed in the interval
     draws) plus the missed-link correction (added as it is).
 
@@ -184,7 +185,7 @@ def primary_draw(inputs: rt.RateInputs, fit: CalibrationFit) -> rt.Draw:
         (16625, 4)
     """
     q = link_probabilities(inputs, fit)
-    return rt.Draw(pi_calibrated(inputs, fit), missed_correction(inputs, fit, q))
+    return Draw(pi_calibrated(inputs, fit), missed_correction(inputs, fit, q))
 
 
 def missed_table(inputs: rt.RateInputs, fit: CalibrationFit) -> pd.DataFrame:

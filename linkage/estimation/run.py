@@ -36,6 +36,7 @@ import pandas as pd
 
 from linkage import pipeline
 from linkage.db import build_table
+from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError
 from linkage.estimation import disclosure
 from linkage.estimation import rates as rt
@@ -54,6 +55,7 @@ from linkage.estimation.correction import (
     missed_table,
     primary_draw,
 )
+from linkage.estimation.intervals import Draw, method_table
 from linkage.estimation.sensitivity import threshold_sensitivity
 from linkage.estimation.simple import pi_deterministic, pi_threshold, pi_weighted
 from linkage.estimation.truth import truth_comparison
@@ -144,7 +146,7 @@ class EstimateSummary:
 def estimate(
     con: duckdb.DuckDBPyConnection,
     *,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     n_boot: int = DEFAULT_N_BOOT,
     threshold: float | None = None,
     primary: str = PRIMARY,
@@ -154,8 +156,7 @@ def estimate(
     end_date: dt.date | None = None,
     sibling_share: float | None = None,
     comparisons: bool = True,
-    dimensions: Sequence[str] = rt.STRATA,
-    companions: bool = True,
+    dimensions: Sequence[str] = rt.STRATA, companions: bool = True,
 ) -> EstimateSummary:
     """Estimate conversion rates with every method; write ``conversion_rates`` and companions.
 
@@ -175,13 +176,8 @@ def estimate(
         comparisons: also build what the report reads beside the primary estimate: the
             threshold estimator at other thresholds and, on synthetic data, the truth
             (``conversion_rates_threshold``, ``conversion_rates_truth``).
-        dimensions: stratum dimensions estimated (default all of ``rates.STRATA``; must
-            include ``offense_type``, the contract table's). Fewer dimensions leave every
-            estimate and interval of the others unchanged: the random draws do not
-            depend on them.
-        companions: write the companion tables (strata, methods, calibration, missed
-            links, tip funnel) besides ``conversion_rates``; False writes that one only
-            (a methodology replicate reads nothing else).
+        dimensions: strata estimated (with offense_type; the others' estimates do not
+            change); ``companions`` False writes ``conversion_rates`` (and cells) only.
 
     Returns:
         An ``EstimateSummary``.
@@ -195,13 +191,7 @@ def estimate(
         >>> summary.headline["arrest"]  # doctest: +SKIP
         0.0143
     """
-    if primary not in METHODS:
-        raise ConfigError(f"primary must be one of {', '.join(METHODS)}, got {primary!r}")
-    if n_boot < 1 or follow_up_days < 0:
-        raise ConfigError("n_boot must be >= 1 and follow_up_days >= 0")
-    if "offense_type" not in dimensions or not set(dimensions) <= set(rt.STRATA):
-        raise ConfigError(f"dimensions must include offense_type and be among "
-                          f"{', '.join(rt.STRATA)}, got {list(dimensions)}")
+    _check_options(primary, n_boot, follow_up_days, dimensions)
     t0 = time.perf_counter()
     censoring = rt.Censoring(end_date or rt.infer_end_date(con), follow_up_days)
     inputs = rt.load_inputs(con, censoring)
@@ -210,66 +200,84 @@ def estimate(
     fit = refine(inputs, fit_calibration(inputs, sibling_share=share))
     if fit.n_audit_links == 0:
         log.warning("no cybertip_ref audit links: the calibration falls back to Splink's "
-                    "probabilities and a 1%% missed-link rate")
+                    "probabilities and no missed-link correction")
+    table = _method_tables(con, inputs, fit, rng, threshold=threshold, n_boot=n_boot,
+                           sibling_share=share, dimensions=dimensions)
+    table = table.assign(is_primary=table["method"] == primary,
+                         follow_up_days=follow_up_days, censoring=censoring.describe())
+    published = disclosure.suppress(table, min_numerator=suppress_below,
+                                    min_denominator=min_denominator)
+    tables = _write(con, published, inputs, fit, primary, censoring, companions)
+    if comparisons:
+        tables += _comparisons(con, censoring, suppress_below, min_denominator)
+    allrow = table[(table.method == primary) & (table.stratum == "ALL")
+                   & (table.dimension == "offense_type") & (table.rate_kind == "cumulative")]
+    summary = EstimateSummary(
+        primary=primary, methods=METHODS, n_referrals=inputs.n_referrals,
+        n_eligible=int(inputs.eligible.sum()), censoring=censoring.describe(),
+        n_audit_links=fit.n_audit_links, audit_missed_share=fit.audit_missed_share,
+        follow_up_days=follow_up_days,
+        headline=dict(zip(allrow["stage"], allrow["estimate"].astype(float), strict=True)),
+        tables=tables, seconds=round(time.perf_counter() - t0, 3),
+        min_numerator=suppress_below, min_denominator=min_denominator)
+    log.info("estimated %d methods over %d eligible referrals in %.1f s",
+             len(METHODS), summary.n_eligible, summary.seconds)
+    return summary
+
+
+def _check_options(primary: str, n_boot: int, follow_up_days: int,
+                   dimensions: Sequence[str]) -> None:
+    if primary not in METHODS:
+        raise ConfigError(f"primary must be one of {', '.join(METHODS)}, got {primary!r}")
+    if n_boot < 1 or follow_up_days < 0:
+        raise ConfigError("n_boot must be >= 1 and follow_up_days >= 0")
+    if "offense_type" not in dimensions or not set(dimensions) <= set(rt.STRATA):
+        raise ConfigError(f"dimensions must include offense_type and be among "
+                          f"{', '.join(rt.STRATA)}, got {list(dimensions)}")
+
+
+def _comparisons(con: duckdb.DuckDBPyConnection, censoring: rt.Censoring,
+                 suppress_below: int, min_denominator: int) -> tuple[str, ...]:
+    """What the report reads beside the primary: the threshold estimator at other
+    thresholds and, with truth, the true rates, on the estimators' own censoring."""
+    threshold_sensitivity(con, end_date=censoring.end_date,
+                          follow_up_days=censoring.follow_up_days,
+                          suppress_below=suppress_below, min_denominator=min_denominator)
+    return ("threshold_cells", "conversion_rates_threshold",
+            *truth_comparison(con, censoring.follow_up_days))
+
+
+def _method_tables(con: duckdb.DuckDBPyConnection, inputs: rt.RateInputs,
+                   fit: CalibrationFit, rng: np.random.Generator, *, threshold: float | None,
+                   n_boot: int, sibling_share: float,
+                   dimensions: Sequence[str] = rt.STRATA) -> pd.DataFrame:
+    """Every method's rates with intervals, one frame (cells x methods)."""
     pis = {
-        "deterministic": rt.Draw(pi_deterministic(inputs)),
-        "threshold": rt.Draw(pi_threshold(
+        "deterministic": Draw(pi_deterministic(inputs)),
+        "threshold": Draw(pi_threshold(
             inputs, None if threshold is None else rt.link_mask(con, threshold))),
-        "weighted": rt.Draw(pi_weighted(inputs)),
+        "weighted": Draw(pi_weighted(inputs)),
         "calibrated": primary_draw(inputs, fit),
     }
-
     spread = correction_spread(inputs, fit)
 
-    def draw_primary() -> rt.Draw:
-        boot = refine(inputs, fit_calibration(inputs, rng=rng, sibling_share=share),
+    def draw_primary() -> Draw:
+        boot = refine(inputs, fit_calibration(inputs, rng=rng, sibling_share=sibling_share),
                       iterations=2)
         q = link_probabilities(inputs, boot)
         pi = pi_calibrated(inputs, boot)
         extra = (missed_correction(inputs, boot, q, missed_leads=False)
                  + missed_leads_draw(inputs, boot, q, pi, rng)
                  + spread.draw(rng))
-        return rt.Draw(pi, extra)
+        return Draw(pi, extra)
 
     draws = {"weighted": (lambda: pis["weighted"]), "calibrated": draw_primary}
     frames = [
-        rt.method_table(inputs, name, pis[name], draws.get(name), n_boot, rng,
-                        dimensions=dimensions)
+        method_table(inputs, name, pis[name], draws.get(name), n_boot, rng,
+                     dimensions=dimensions)
         for name in METHODS
     ]
-    table = pd.concat(frames, ignore_index=True)
-    table["is_primary"] = table["method"] == primary
-    table["follow_up_days"] = follow_up_days
-    table["censoring"] = censoring.describe()
-    published = disclosure.suppress(
-        table, min_numerator=suppress_below, min_denominator=min_denominator
-    )
-    tables = _write(con, published, inputs, fit, primary, censoring, companions)
-    if comparisons:
-        threshold_sensitivity(con, end_date=censoring.end_date, follow_up_days=follow_up_days,
-                              suppress_below=suppress_below, min_denominator=min_denominator)
-        tables += ("threshold_cells", "conversion_rates_threshold")
-        tables += truth_comparison(con, follow_up_days)
-    allrow = table[(table.method == primary) & (table.stratum == "ALL")
-                   & (table.dimension == "offense_type") & (table.rate_kind == "cumulative")]
-    summary = EstimateSummary(
-        primary=primary,
-        methods=METHODS,
-        n_referrals=inputs.n_referrals,
-        n_eligible=int(inputs.eligible.sum()),
-        censoring=censoring.describe(),
-        n_audit_links=fit.n_audit_links,
-        audit_missed_share=fit.audit_missed_share,
-        follow_up_days=follow_up_days,
-        headline=dict(zip(allrow["stage"], allrow["estimate"].astype(float), strict=True)),
-        tables=tables,
-        seconds=round(time.perf_counter() - t0, 3),
-        min_numerator=suppress_below,
-        min_denominator=min_denominator,
-    )
-    log.info("estimated %d methods over %d eligible referrals in %.1f s",
-             len(METHODS), summary.n_eligible, summary.seconds)
-    return summary
+    return pd.concat(frames, ignore_index=True)
 
 
 def _write(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, inputs: rt.RateInputs,

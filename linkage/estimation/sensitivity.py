@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 
 from linkage.db import build_from_frame, build_table
+from linkage.errors import ConfigError
 from linkage.estimation import disclosure
 from linkage.estimation import rates as rt
+from linkage.estimation.intervals import Draw, method_table
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ def _follow_up_days(con: duckdb.DuckDBPyConnection) -> int:
     """The window the estimators used (``conversion_rates.follow_up_days``)."""
     rows = con.sql("select distinct follow_up_days from conversion_rates").fetchall()
     if len(rows) != 1:
-        raise ValueError(f"conversion_rates holds {len(rows)} follow-up windows, expected 1")
+        raise ConfigError(f"conversion_rates holds {len(rows)} follow-up windows, expected 1")
     return int(rows[0][0])
 
 
@@ -68,7 +70,7 @@ def threshold_sensitivity(
         numerator, denominator, suppressed, suppression.
 
     Raises:
-        ValueError: a threshold outside (0, 1].
+        ConfigError: a threshold outside (0, 1].
 
     Example:
         >>> rel = threshold_sensitivity(con, [0.5, 0.9])  # doctest: +SKIP
@@ -78,7 +80,7 @@ def threshold_sensitivity(
 
     bad = [t for t in thresholds if not 0.0 < float(t) <= 1.0]
     if bad or not thresholds:
-        raise ValueError(f"thresholds must be in (0, 1], got {list(thresholds)!r}")
+        raise ConfigError(f"thresholds must be in (0, 1], got {list(thresholds)!r}")
     window = follow_up_days if follow_up_days is not None else _follow_up_days(con)
     censoring = rt.Censoring(end_date or rt.infer_end_date(con), window)
     inputs = rt.load_inputs(con, censoring)
@@ -89,7 +91,7 @@ def threshold_sensitivity(
         if np.array_equal(mask, inputs.link):
             own.append(float(t))  # the links themselves: published in conversion_rates
             continue
-        frames.append(rt.method_table(inputs, "threshold", rt.Draw(pi_threshold(inputs, mask)),
+        frames.append(method_table(inputs, "threshold", Draw(pi_threshold(inputs, mask)),
                                       None, 1, rng).assign(threshold=float(t)))
     parts = [] if not frames else [disclosure.suppress(
         pd.concat(frames, ignore_index=True),

@@ -102,9 +102,45 @@ def _stages(g: Any, opened: np.ndarray, arrested: np.ndarray,
 
 def draw_cases(g: Any) -> None:
     """Cases for investigated referrals (one per person and agency), logged declined
-    referrals (investigated = false) and cases from other sources; censored at end_date."""
-    sc, rng, noise, off, r = g.sc, g.rng_case, g.noise, g.offense_arr, g.ref
-    mod, cr = sc.modifiers, sc.case_record
+    referrals (investigated = false) and cases from other sources; censored at end_date.
+    The steps below draw from ``g.rng_case`` in this order (a seed's files depend on it)."""
+    r, n_oc = g.ref, g.n_other
+    inv, case_of, lead = _investigations(g)
+    n_rc, n_ref = len(lead), len(r["num"])
+    lo, st_rc = _referral_case_stages(g, inv, case_of, lead)
+    dl, st_dl = _declined_logged(g)
+    st_oc = _other_source_stages(g)
+    lead_ref = np.concatenate([lead, dl, np.full(n_oc, NONE)])
+    person = np.concatenate([r["person"][lead], r["person"][dl], g.n_persons + np.arange(n_oc)])
+    st = {k: np.concatenate([st_rc[k], st_dl[k], st_oc[k]]) for k in st_rc}
+    subject = _case_subjects(g, lead_ref, person, np.concatenate([lo, r["offense"][dl]]))
+    end = np.datetime64(g.sc.study.end_date, "D").astype(np.int64)
+    keep = st["opened"] <= end
+    case_num = np.full(len(person), NONE)
+    case_num[keep] = g.rng_case.permutation(int(keep.sum())) + 1
+    seen = {k: (v != NONE) & (v <= end) for k, v in st.items()}
+    investigated = np.concatenate([np.ones(n_rc, bool), np.zeros(len(dl), bool),
+                                   np.ones(n_oc, bool)])
+    cols = _case_columns(g, subject, lead_ref, person, st, seen, case_num, investigated)
+    nulls = {"arrested_at": ~seen["arrest"], "charged_at": ~seen["charge"],
+             "convicted_at": ~seen["convict"], "charge_idx": ~seen["charge"],
+             "lead_referral_num": lead_ref < 0}
+    put_rows = np.flatnonzero(keep)
+    cols = {k: v[put_rows] for k, v in cols.items()}
+    nulls = {k: v[put_rows] for k, v in nulls.items()}
+    _build(g, "case_draws", cols, nulls, "generate/gen_case_outcomes.sql")
+    # Per referral: its case (index into the arrays above) and the case's true stages.
+    case_of_ref = np.full(n_ref, NONE)
+    case_of_ref[inv] = case_of
+    case_of_ref[dl] = n_rc + np.arange(len(dl))
+    g.cases = {"case_num": case_num, "stages": st, "case_of_ref": case_of_ref,
+               "n_referral_cases": n_rc, "n_declined": len(dl), "n_other": n_oc}
+
+
+def _investigations(g: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decide investigations; return the investigated referrals, the case of each and the
+    lead referral of each case (in case order). Sets ``g.ref["investigated"]``."""
+    sc, r = g.sc, g.ref
     # An agency investigates a suspect, not a referral: all referrals of one person to one
     # agency share one decision (and one case). Intercepts are solved so that each offense's
     # per-referral investigation rate still equals the scenario's.
@@ -120,19 +156,24 @@ def draw_cases(g: Any) -> None:
     g_offset = np.full(n_grp, -np.inf)
     np.maximum.at(g_offset, grp[able], r["inv_offset"][able])
     p_inv = draws.calibrate_cases(g_offset, r["offense"][lead], grp[able], r["offense"][able],
-                                  off["investigate"])
-    g_inv = rng.random(n_grp) < p_inv
+                                  g.offense_arr["investigate"])
+    g_inv = g.rng_case.random(n_grp) < p_inv
     r["investigated"] = g_inv[grp] if roles is None else g_inv[grp] & able
     inv = np.flatnonzero(r["investigated"])
     case_of_group = np.full(n_grp, NONE)
     case_of_group[g_inv] = np.arange(int(g_inv.sum()))
-    case_of = case_of_group[grp[inv]]
-    n_rc = int(g_inv.sum())
+    return inv, case_of_group[grp[inv]], lead[g_inv]
+
+
+def _referral_case_stages(g: Any, inv: np.ndarray, case_of: np.ndarray,
+                          lead: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Opening and stages of the referral cases; returns each case's offense and stages."""
+    sc, rng, off, r, mod = g.sc, g.rng_case, g.offense_arr, g.ref, g.sc.modifiers
+    n_rc = len(lead)
     start = r["referred"][inv] + (draws.lognormal_days(
         rng, sc.lags.referral_to_investigation, len(inv)) * DAY).astype(np.int64)
     opened = np.full(n_rc, np.iinfo(np.int64).max)
     np.minimum.at(opened, case_of, start)
-    lead = lead[g_inv]  # lead referral of each case, in case order
     lo = r["offense"][lead]
     offset = (np.log(mod.urgent_arrest) * r["urgent"][lead]
               + np.log(mod.abroad_arrest) * r["abroad"][lead])
@@ -140,61 +181,76 @@ def draw_cases(g: Any) -> None:
     arrested = rng.random(n_rc) < p_arrest
     charged = arrested & (rng.random(n_rc) < off["charge"][lo])
     convicted = charged & (rng.random(n_rc) < off["convict"][lo])
-    st_rc = _stages(g, opened // DAY, arrested, charged, convicted)
+    return lo, _stages(g, opened // DAY, arrested, charged, convicted)
 
+
+def _declined_logged(g: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Referrals not investigated but logged as a record (investigated = false)."""
+    sc, rng, r = g.sc, g.rng_case, g.ref
     n_ref = len(r["num"])
     dl = np.flatnonzero(~r["investigated"] & (rng.random(n_ref) < sc.volume.declined_logged_share))
     dl_open = (r["referred"][dl] + (draws.lognormal_days(
         rng, sc.lags.referral_to_investigation, len(dl)) / 3 * DAY).astype(np.int64)) // DAY
     no = np.zeros(len(dl), dtype=bool)
-    st_dl = _stages(g, dl_open, no, no, no)
+    return dl, _stages(g, dl_open, no, no, no)
 
-    n_oc, oc = g.n_other, sc.other_cases
+
+def _other_source_stages(g: Any) -> dict[str, np.ndarray]:
+    """Opening and stages of the cases from other sources (they match no referral)."""
+    sc, rng, n_oc, oc = g.sc, g.rng_case, g.n_other, g.sc.other_cases
     first_day = np.datetime64(sc.study.window_start, "D").astype(np.int64)
     end_day = np.datetime64(sc.study.end_date, "D").astype(np.int64)
     oc_open = rng.integers(first_day - oc.opened_before_window_days, end_day + 1, n_oc)
     oc_arr = rng.random(n_oc) < oc.arrest
     oc_chg = oc_arr & (rng.random(n_oc) < oc.charge)
-    st_oc = _stages(g, oc_open, oc_arr, oc_chg, oc_chg & (rng.random(n_oc) < oc.convict))
+    return _stages(g, oc_open, oc_arr, oc_chg, oc_chg & (rng.random(n_oc) < oc.convict))
 
-    lead_ref = np.concatenate([lead, dl, np.full(n_oc, NONE)])
-    person = np.concatenate([r["person"][lead], r["person"][dl], g.n_persons + np.arange(n_oc)])
-    st = {k: np.concatenate([st_rc[k], st_dl[k], st_oc[k]]) for k in st_rc}
-    n = len(person)
-    from_ref = lead_ref >= 0
+
+def _case_subjects(g: Any, lead_ref: np.ndarray, person: np.ndarray,
+                   ref_offense: np.ndarray) -> dict[str, np.ndarray]:
+    """What each case record says about its subject before identifiers go missing: the
+    recording agency, the charge, the place, the e-mail's source and corrupted values."""
+    sc, rng, noise, off, r, cr = g.sc, g.rng_case, g.noise, g.offense_arr, g.ref, g.sc.case_record
+    n, from_ref = len(person), lead_ref >= 0
     place = g.people["place_idx"][person]
     state = g.lk.place_state_idx[place]
     agency = np.where(from_ref, r["agency"][np.maximum(lead_ref, 0)], g.place_tf[place])
     affiliate = g.aff_start + state * sc.agencies.affiliates_per_state + rng.integers(
         0, sc.agencies.affiliates_per_state, n)
     agency = np.where(from_ref & (rng.random(n) < cr.other_agency_share), affiliate, agency)
-    offense = np.concatenate([lo, r["offense"][dl], draws.choice(rng, off["share"], n_oc)])
+    offense = np.concatenate([ref_offense, draws.choice(rng, off["share"], g.n_other)])
     mismatch = rng.random(n) < cr.charge_label_mismatch
     offense = np.where(mismatch, draws.choice(rng, off["share"], n), offense)
     moved = rng.random(n) < cr.moved
     place = np.where(moved, g._place_in_state(rng, state), place)
-    safe = np.maximum(lead_ref, 0)
-    had_email = from_ref & r["has_email"][safe]
+    had_email = from_ref & r["has_email"][np.maximum(lead_ref, 0)]
     email_source = np.where(had_email & (rng.random(n) < cr.email_from_referral), 1,
                             np.where(rng.random(n) < cr.email_otherwise, 2, 0)).astype(np.int8)
-    fam = sc.identifiers.case
-    email_source = email_source if fam.email else np.zeros_like(email_source)
+    if not sc.identifiers.case.email:
+        email_source = np.zeros_like(email_source)
     cor = sc.corruption.case
     phone, phone_style = draws.corrupt_phone(rng, g.people["phone"][person], cor, noise)
     e_style, e_ws = draws.email_style(rng, cor, noise, n)
     codes = draws.name_codes(rng, cor, noise, n, "")
     codes["nickname_flag"] = codes.pop("nickname")
     dob = draws.corrupt_dob(rng, g.people["dob_day"][person], cor, noise)
+    return {"agency": agency, "offense": offense, "place": place,
+            "email_source": email_source, "phone": phone, "phone_style": phone_style,
+            "email_style": e_style, "email_ws": e_ws, "codes": codes, "dob": dob}
 
-    end = end_day
-    keep = st["opened"] <= end
-    case_num = np.full(n, NONE)
-    case_num[keep] = rng.permutation(int(keep.sum())) + 1
-    seen = {k: (v != NONE) & (v <= end) for k, v in st.items()}
+
+def _case_columns(g: Any, subject: dict, lead_ref: np.ndarray, person: np.ndarray,
+                  st: dict[str, np.ndarray], seen: dict[str, np.ndarray],
+                  case_num: np.ndarray, investigated: np.ndarray) -> dict[str, np.ndarray]:
+    """The draws of ``case_draws``: presence of each identifier and the tip-number audit."""
+    sc, rng, noise, r, cr = g.sc, g.rng_case, g.noise, g.ref, g.sc.case_record
+    fam, n, from_ref = sc.identifiers.case, len(person), lead_ref >= 0
+    safe = np.maximum(lead_ref, 0)
+    agency = subject["agency"]
     p_record = mechanisms.recording_probability(
         g.agency_records_tip[agency], seen["arrest"], r["n_identifiers"][safe], from_ref,
         sc.audit)
-    cols = {
+    return {
         "case_num": case_num, "agency_idx": agency.astype(np.int32),
         "opened_at": st["opened"].astype("datetime64[D]"),
         "person_idx": person.astype(np.int64), "first_idx": g.people["first_idx"][person],
@@ -202,32 +258,21 @@ def draw_cases(g: Any) -> None:
         "has_dob": (rng.random(n) < draws.present(cr.dob, noise)) & fam.dob,
         "has_phone": (rng.random(n) < draws.present(cr.phone, noise)) & fam.phone,
         "has_address": (rng.random(n) < draws.present(cr.address, noise)) & fam.address,
-        "place_idx": place, **codes, "dob": dob.astype(np.int64).astype("datetime64[D]"),
-        "phone": phone, "phone_style": phone_style, "email_source": email_source,
-        "email_style": e_style, "email_ws": e_ws,
+        "place_idx": subject["place"], **subject["codes"],
+        "dob": subject["dob"].astype(np.int64).astype("datetime64[D]"),
+        "phone": subject["phone"], "phone_style": subject["phone_style"],
+        "email_source": subject["email_source"], "email_style": subject["email_style"],
+        "email_ws": subject["email_ws"],
         "username_from_referral": from_ref & r["has_username"][safe]
         & (rng.random(n) < cr.username_from_referral) & fam.username,
         "lead_referral_num": np.where(from_ref, r["num"][safe], NONE),
-        "charge_idx": offense.astype(np.int32),
-        "investigated": np.concatenate([np.ones(n_rc, bool), no, np.ones(n_oc, bool)]),
+        "charge_idx": subject["offense"].astype(np.int32),
+        "investigated": investigated,
         "arrested_at": st["arrest"].astype("datetime64[D]"),
         "charged_at": st["charge"].astype("datetime64[D]"),
         "convicted_at": st["convict"].astype("datetime64[D]"),
         "record_tip": from_ref & (rng.random(n) < p_record),
     }
-    nulls = {"arrested_at": ~seen["arrest"], "charged_at": ~seen["charge"],
-             "convicted_at": ~seen["convict"], "charge_idx": ~seen["charge"],
-             "lead_referral_num": ~from_ref}
-    put_rows = np.flatnonzero(keep)
-    cols = {k: v[put_rows] for k, v in cols.items()}
-    nulls = {k: v[put_rows] for k, v in nulls.items()}
-    _build(g, "case_draws", cols, nulls, "generate/gen_case_outcomes.sql")
-    # Per referral: its case (index into the arrays above) and the case's true stages.
-    case_of_ref = np.full(n_ref, NONE)
-    case_of_ref[inv] = case_of
-    case_of_ref[dl] = n_rc + np.arange(len(dl))
-    g.cases = {"case_num": case_num, "stages": st, "case_of_ref": case_of_ref,
-               "n_referral_cases": n_rc, "n_declined": len(dl), "n_other": n_oc}
 
 
 def write_truth(g: Any) -> dict[str, int]:

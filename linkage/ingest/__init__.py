@@ -15,7 +15,7 @@ _EXPORTS = {
     "build_staging": "linkage.ingest.staging",
     "load_input": "linkage.ingest.load",
     "load_to_file": "linkage.ingest.load",
-    "load_truth": "linkage.ingest.load",
+    "load_truth": "linkage.ingest.truth",
     "pseudonymize": "linkage.ingest.pseudonyms",
     "quarantine_stage_dates": "linkage.ingest.quarantine",
     "read_key": "linkage.ingest.pseudonyms",

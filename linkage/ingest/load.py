@@ -20,8 +20,6 @@ contract stays the one place that lists columns and types.
 
 from __future__ import annotations
 
-import codecs
-import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,38 +35,38 @@ from linkage.contract import (
     REFERRALS,
     TEXT,
     TIPS,
-    TRUTH_LINKS_COLUMNS,
     Column,
-    Table,
 )
 from linkage.contract import raw_table_name as raw_name
 from linkage.db import connect, quote_ident, table_exists
 from linkage.errors import ContractError, OutputError
+from linkage.ingest.sources import (
+    MAX_LINE_BYTES,
+    Input,
+    bad_utf8_lines,
+    long_lines,
+    raise_all,
+    reason,
+    resolve,
+    sha256,
+    violation,
+)
 from linkage.progress import ProgressFn, silent
 
 log = logging.getLogger(__name__)
 
-_FORMATS = (".csv", ".parquet")
-_DB_SUFFIXES = (".duckdb", ".db")
 _ALIAS = "linkage_input"
 _TRUE, _FALSE = "('true', 't', '1', 'yes')", "('false', 'f', '0', 'no')"
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
 _DELIMS = (";", "\t", "|")
-_QUOTING = ("Original Line", "LINE ", "  ")
 _REJECTS = ("_load_rejects", "_load_reject_scans")
-# Longest CSV line read (DuckDB's default, made explicit so the error can name it): no
-# contract field is anywhere near it, so a longer line is a broken file, not data.
-_MAX_LINE_BYTES = 2_000_000
 _CSV = (
     "all_varchar=true, header=true, delim=',', quote='\"', escape='\"', store_rejects=true,"
     f" rejects_table='{_REJECTS[0]}', rejects_scan='{_REJECTS[1]}',"
-    f" max_line_size={_MAX_LINE_BYTES}"
+    f" max_line_size={MAX_LINE_BYTES}"
 )
 # Rules after which a table is incomplete, so cross-table checks on it would mislead.
 _PARTIAL = {"malformed row", "missing required column", "column name case", "empty table"}
-_AMBIGUOUS = "both a .csv and a .parquet file; keep exactly one"
-_TRUTH_TABLES = ("truth_links", "truth_referrals")
-_ID_COLUMNS = ("referral_id", "case_id", "tip_id")
 
 
 @dataclass(frozen=True)
@@ -91,40 +89,9 @@ class LoadSummary:
     absent_columns: dict[str, tuple[str, ...]]
 
 
-@dataclass(frozen=True)
-class _Input:
-    table: Table
-    kind: str
-    path: str
-
-
-def _violation(
-    table: str, rule: str, message: str, column: str | None = None, file: str | None = None,
-    n_rows: int | None = None,
-) -> ContractError:  # fmt: skip
-    """One contract violation (collected, then raised together by ``_raise``)."""
-    return ContractError(message, table=table, rule=rule, column=column, file=file, n_rows=n_rows)
-
-
-def _raise(errors: list[ContractError]) -> None:
-    """Raise the first violation, its message listing all: a summary line, then one each."""
-    first = errors[0]
-    first.violations = list(errors)
-    if len(errors) > 1:
-        lines = [f"{len(errors)} contract violations; first: {first}"]
-        first.args = ("\n".join(lines + [f"  - {e}" for e in errors]),)
-    raise first
-
-
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None):
     """The single value a query returns (``fetchall``: ``fetchone`` can leave a result open)."""
     return con.execute(sql, params).fetchall()[0][0]
-
-
-def _reason(exc: BaseException) -> str:
-    """DuckDB's reason in brief, without the lines that quote the offending record or SQL."""
-    lines = [x for x in str(exc).splitlines() if x.strip() and not x.startswith(_QUOTING)]
-    return "; ".join(lines[:2]).replace("Invalid Input Error: ", "")[:300]
 
 
 def _src(name: str) -> str:
@@ -132,90 +99,21 @@ def _src(name: str) -> str:
     return f"temp.main.{quote_ident('_src_' + name)}"
 
 
-def _find(folder: Path, name: str) -> list[Path]:
-    return [folder / f"{name}{s}" for s in _FORMATS if (folder / f"{name}{s}").is_file()]
-
-
-def _resolve(source: Path) -> list[_Input]:
-    """Find each contract table's file in a folder or DuckDB file; raise if any is missing."""
-    if source.is_file() and source.suffix.lower() in _DB_SUFFIXES:
-        return [_Input(t, "duckdb", str(source)) for t in INPUT_TABLES]
-    if not source.is_dir():
-        msg = f"{source} is neither a folder of .csv/.parquet files nor a .duckdb/.db file"
-        _raise([_violation("input", "missing input", msg)])
-    inputs, problems = [], []
-    for table in INPUT_TABLES:
-        found = _find(source, table.name)
-        if len(found) > 1:
-            problems.append(_violation(table.name, "ambiguous", _AMBIGUOUS, file=str(found[0])))
-        elif not found:
-            msg = f"no {table.name}.csv or {table.name}.parquet in {source}"
-            problems.append(_violation(table.name, "missing table", msg, file=str(source)))
-        else:
-            inputs.append(_Input(table, found[0].suffix[1:], str(found[0])))
-    if problems:
-        _raise(problems)
-    return inputs
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _bad_utf8_lines(path: str) -> int:
-    """Lines that are not UTF-8 (a NUL byte counts: UTF-16 is not UTF-8); 0 if all are."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                if "\x00" in decoder.decode(chunk):
-                    raise UnicodeError("NUL byte")
-            decoder.decode(b"", final=True)
-        return 0
-    except UnicodeError:  # count the bad lines on the slow path
-        pass
-    bad = 0
-    with open(path, "rb") as fh:
-        for line in (raw for raw in fh if raw.strip(b"\x00\r\n")):  # UTF-16 "\n" is 2 bytes
-            try:
-                bad += "\x00" in line.decode("utf-8")
-            except UnicodeDecodeError:
-                bad += 1
-    return bad
-
-
-def _long_lines(path: str) -> int:
-    """Lines longer than the CSV reader's limit, counted in chunks (a line may be huge)."""
-    n_long, length = 0, 0
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            for i, part in enumerate(chunk.split(b"\n")):
-                if i:  # a newline ended the previous part's line
-                    n_long += length > _MAX_LINE_BYTES
-                    length = 0
-                length += len(part)
-    return n_long + (length > _MAX_LINE_BYTES)
-
-
-def _stage(con: duckdb.DuckDBPyConnection, inp: _Input) -> tuple[list[ContractError], bool]:
+def _stage(con: duckdb.DuckDBPyConnection, inp: Input) -> tuple[list[ContractError], bool]:
     """Copy one source into temp table ``_src_<name>``; return reading problems, staged."""
     name, file, params = inp.table.name, inp.path, {"path": inp.path}
     if inp.kind == "csv":
         if Path(file).stat().st_size == 0:
             msg = "file is empty (0 bytes)"
-            return [_violation(name, "empty table", msg, file=file, n_rows=0)], False
+            return [violation(name, "empty table", msg, file=file, n_rows=0)], False
         try:
-            bad = _bad_utf8_lines(file)
+            bad = bad_utf8_lines(file)
         except OSError as exc:
             msg = f"cannot read the file: {exc.strerror}"
-            return [_violation(name, "unreadable file", msg, file=file)], False
+            return [violation(name, "unreadable file", msg, file=file)], False
         if bad:
             msg = "file is not UTF-8 encoded (count of lines); re-save it as UTF-8"
-            return [_violation(name, "encoding", msg, file=file, n_rows=bad)], False
+            return [violation(name, "encoding", msg, file=file, n_rows=bad)], False
         read = f"read_csv($path, {_CSV})"
     elif inp.kind == "parquet":
         read = "read_parquet($path)"
@@ -224,7 +122,7 @@ def _stage(con: duckdb.DuckDBPyConnection, inp: _Input) -> tuple[list[ContractEr
         sql += " and table_schema = 'main' and table_name = $t"
         if not _scalar(con, sql, {"c": _ALIAS, "t": name}):
             msg = f"no table {name} in the DuckDB file"
-            return [_violation(name, "missing table", msg, file=file)], False
+            return [violation(name, "missing table", msg, file=file)], False
         read, params = f"{_ALIAS}.main.{quote_ident(name)}", None
     src, found = _src(name), []
     try:
@@ -233,19 +131,19 @@ def _stage(con: duckdb.DuckDBPyConnection, inp: _Input) -> tuple[list[ContractEr
         n_bad = _scalar(con, sql) if inp.kind == "csv" else 0
         if n_bad:
             msg = "row(s) with the wrong number of fields or broken quoting"
-            found.append(_violation(name, "malformed row", msg, file=file, n_rows=n_bad))
+            found.append(violation(name, "malformed row", msg, file=file, n_rows=n_bad))
     except duckdb.Error as exc:
         if "Maximum line size" in str(exc):
-            msg = f"line(s) longer than {_MAX_LINE_BYTES:,} bytes (a huge field?)"
-            n_long = _long_lines(file)
-            return [_violation(name, "line too long", msg, file=file, n_rows=n_long)], False
-        msg = f"cannot read the {inp.kind} data: {_reason(exc)}"
-        return [_violation(name, "unreadable file", msg, file=file)], False
+            msg = f"line(s) longer than {MAX_LINE_BYTES:,} bytes (a huge field?)"
+            n_long = long_lines(file)
+            return [violation(name, "line too long", msg, file=file, n_rows=n_long)], False
+        msg = f"cannot read the {inp.kind} data: {reason(exc)}"
+        return [violation(name, "unreadable file", msg, file=file)], False
     finally:
         for table in _REJECTS:
             con.execute(f"drop table if exists temp.main.{table}")  # never a user's table
     if not _scalar(con, f"select count(*) from {src}"):
-        found.append(_violation(name, "empty table", "no data rows", file=file, n_rows=0))
+        found.append(violation(name, "empty table", "no data rows", file=file, n_rows=0))
     return found, True
 
 
@@ -265,7 +163,7 @@ def _parse(col: Column, src_type: str, ident: str) -> tuple[str, str]:
 
 
 def _columns(
-    con: duckdb.DuckDBPyConnection, inp: _Input, types: dict[str, str]
+    con: duckdb.DuckDBPyConnection, inp: Input, types: dict[str, str]
 ) -> list[ContractError]:
     """Report missing required columns (with a delimiter hint) and case-only mismatches."""
     table, file, found = inp.table, inp.path, []
@@ -276,16 +174,16 @@ def _columns(
         if seen:
             msg += f"; the delimiter looks like {seen[0]!r} (the contract's CSV uses ',')"
         n = _scalar(con, f"select count(*) from {_src(table.name)}")
-        found.append(_violation(table.name, "missing required column", msg, missing[0], file, n))
+        found.append(violation(table.name, "missing required column", msg, missing[0], file, n))
     lowered = {c.lower(): c for c in types if c not in table.column_names}
     for name in (c for c in table.column_names if c not in types and c.lower() in lowered):
         msg = f"found {lowered[name.lower()]!r}; column names are case-sensitive"
-        found.append(_violation(table.name, "column name case", msg, name, file))
+        found.append(violation(table.name, "column name case", msg, name, file))
     return found
 
 
 def _build_raw(
-    con: duckdb.DuckDBPyConnection, inp: _Input
+    con: duckdb.DuckDBPyConnection, inp: Input
 ) -> tuple[list[ContractError], tuple[str, ...], tuple[str, ...]]:
     """Create and check ``raw_<name>``; return violations, extra and absent columns.
 
@@ -318,7 +216,7 @@ def _build_raw(
     counts = con.execute(f"select {sums} from {src}").fetchall()[0] if checks else ()
     for (col, rule, msg, _), n in zip(checks, counts, strict=True):
         if n:
-            found.append(_violation(table.name, rule, msg, col.name, inp.path, n))
+            found.append(violation(table.name, rule, msg, col.name, inp.path, n))
     raw, key = quote_ident(raw_name(table)), quote_ident(table.key)
     selects += [quote_ident(c) for c in extras]
     con.execute(f"create or replace table {raw} as select {', '.join(selects)} from {src}")
@@ -326,7 +224,7 @@ def _build_raw(
     n = _scalar(con, f"select coalesce(sum(n), 0) from ({dups}) as d(n)")
     if n:
         msg = "rows share a key value"
-        found.append(_violation(table.name, "duplicate key", msg, table.key, inp.path, int(n)))
+        found.append(violation(table.name, "duplicate key", msg, table.key, inp.path, int(n)))
     return found, extras, absent
 
 
@@ -342,10 +240,10 @@ def _check_links(con: duckdb.DuckDBPyConnection, file: str) -> list[ContractErro
     found = []
     if orphan:
         msg = "tip_id not found in tips"
-        found.append(_violation("referrals", "orphan tip_id", msg, "tip_id", file, orphan))
+        found.append(violation("referrals", "orphan tip_id", msg, "tip_id", file, orphan))
     if early:
         msg, rule = "referred_at is before the tip's received_at", "referred before received"
-        found.append(_violation("referrals", rule, msg, "referred_at", file, early))
+        found.append(violation("referrals", rule, msg, "referred_at", file, early))
     return found
 
 
@@ -373,7 +271,7 @@ def load_input(
         >>> summary.row_counts["referrals"]  # doctest: +SKIP
         1200
     """
-    inputs = _resolve(Path(source))
+    inputs = resolve(Path(source))
     kind = inputs[0].kind if len({i.kind for i in inputs}) == 1 else "mixed"
     progress, attached = on_progress or silent, False
     try:
@@ -382,8 +280,8 @@ def load_input(
                 con.execute(f"attach $path as {_ALIAS} (read_only)", {"path": str(source)})
                 attached = True
             except duckdb.Error as exc:
-                msg = f"cannot open the DuckDB file: {_reason(exc)}"
-                _raise([_violation(t.name, "unreadable file", msg, file=str(source))
+                msg = f"cannot open the DuckDB file: {reason(exc)}"
+                raise_all([violation(t.name, "unreadable file", msg, file=str(source))
                         for t in INPUT_TABLES])  # fmt: skip
         found, staged = [], []
         for step, inp in enumerate(inputs, start=1):
@@ -412,8 +310,8 @@ def _load(
     con: duckdb.DuckDBPyConnection,
     source: str,
     kind: str,
-    inputs: list[_Input],
-    staged: list[_Input],
+    inputs: list[Input],
+    staged: list[Input],
     found: list[ContractError],
 ) -> LoadSummary:
     """Build the raw tables from the staged sources and check them (inside a transaction)."""
@@ -428,7 +326,7 @@ def _load(
         found += _check_links(con, next(i.path for i in inputs if i.table is REFERRALS))
     if found:
         log.info("input (%s) breaks the contract: %d violation(s)", kind, len(found))
-        _raise(found)
+        raise_all(found)
     for name, columns in absent.items():
         if columns:
             log.warning("%s: optional column(s) absent, loaded as NULL: %s", name, columns)
@@ -439,54 +337,10 @@ def _load(
         kind=kind,
         row_counts=counts,
         files=files,
-        sha256={path: _sha256(path) for path in sorted(set(files.values()))},
+        sha256={path: sha256(path) for path in sorted(set(files.values()))},
         extra_columns={k: v for k, v in extras.items() if v},
         absent_columns={k: v for k, v in absent.items() if v},
     )
-
-
-def load_truth(truth_dir: str | Path, con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Load ``truth_links`` / ``truth_referrals`` (``.csv`` or ``.parquet``) where present.
-
-    Types are as in the file (sniffed for CSV) except id columns, kept as text so that
-    ``'007'`` stays ``'007'`` and joins the raw tables. Synthetic data only.
-
-    Example:
-        >>> load_truth("data/study/truth", con)  # doctest: +SKIP
-        ['truth_links']
-    """
-    folder, loaded = Path(truth_dir), []
-    con.execute("begin")
-    try:
-        for name in _TRUTH_TABLES:
-            found = _find(folder, name)
-            if len(found) > 1:
-                raise _violation(name, "ambiguous", _AMBIGUOUS, file=str(found[0]))
-            if not found:
-                continue
-            params, file = {"path": str(found[0])}, str(found[0])
-            read = "read_parquet($path)" if file.endswith(".parquet") else "read_csv($path)"
-            try:
-                cols = [r[0] for r in con.execute(f"describe from {read}", params).fetchall()]
-                ids = ", ".join(f"'{c}': 'VARCHAR'" for c in _ID_COLUMNS if c in cols)
-                if ids and file.endswith(".csv"):
-                    read = f"read_csv($path, header=true, types={{{ids}}})"
-                sql = f"create or replace table {quote_ident(name)} as select * from {read}"
-                con.execute(sql, params)
-            except duckdb.Error as exc:
-                msg = f"cannot read: {_reason(exc)}"
-                raise _violation(name, "unreadable file", msg, file=file) from exc
-            missing = [c for c in TRUTH_LINKS_COLUMNS if c not in cols]
-            if name == "truth_links" and missing:
-                msg = f"missing required column(s): {', '.join(missing)}"
-                raise _violation(name, "missing required column", msg, missing[0], file)
-            loaded.append(name)
-    except BaseException:
-        con.execute("rollback")
-        raise
-    con.execute("commit")
-    log.info("loaded truth tables: %s", ", ".join(loaded) or "none")
-    return loaded
 
 
 def load_to_file(
@@ -518,7 +372,7 @@ def load_to_file(
     try:
         con = connect(db)
     except duckdb.Error as exc:
-        raise OutputError(f"{db}: cannot open as a DuckDB database: {_reason(exc)}") from exc
+        raise OutputError(f"{db}: cannot open as a DuckDB database: {reason(exc)}") from exc
     try:
         present = [raw_name(t) for t in INPUT_TABLES if table_exists(con, raw_name(t))]
         if present and not overwrite:

@@ -56,9 +56,10 @@ import duckdb
 from linkage.contract import CASE_OUTCOMES, INPUT_TABLES, REFERRALS, TIPS
 from linkage.contract import PSEUDO_SCHEME as SCHEME
 from linkage.db import build_table, connect, quote_ident, quote_literal, run_macros, table_exists
-from linkage.errors import PseudonymKeyError
-from linkage.ingest.load import load_input, load_truth
+from linkage.errors import ConfigError, PseudonymKeyError
+from linkage.ingest.load import load_input
 from linkage.ingest.staging import build_staging
+from linkage.ingest.truth import load_truth
 from linkage.outputs import atomic_folder
 from linkage.progress import ProgressFn, silent
 
@@ -221,7 +222,7 @@ def pseudonymize(
         {'tips': 20500, 'referrals': 812, 'case_outcomes': 260}
     """
     if fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise ConfigError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}")
     key = read_key(key_env)
     progress = on_progress or silent
     seconds: dict[str, float] = {}

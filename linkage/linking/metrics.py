@@ -29,6 +29,7 @@ import duckdb
 
 from linkage import pipeline
 from linkage.db import build_table, table_exists
+from linkage.errors import ConfigError
 from linkage.linking.model import CLEAR_MODEL, model_for
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
         EvaluationSummary with blocking recall, P/R/F1 and error-rate estimates.
 
     Raises:
-        LookupError: a required table (``truth_links``, ``links``, ...) is missing.
+        ConfigError: a required table (``truth_links``, ``links``, ...) is missing.
 
     Example:
         >>> from linkage.linking.run import link
@@ -128,7 +129,8 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
     """
     missing = [t for t in REQUIRED_TABLES if not table_exists(con, t)]
     if missing:
-        raise LookupError(f"cannot evaluate linkage: missing table(s) {', '.join(missing)}")
+        raise ConfigError(f"cannot evaluate linkage: missing table(s) {', '.join(missing)}"
+                          " (evaluation needs the generator's truth and a finished link stage)")
     _build_truth_pair_blocking(con)
     tables = ["truth_pair_blocking"]
     for step in pipeline.EVALUATION:

@@ -53,14 +53,16 @@ from typing import Any
 import duckdb
 from splink import DuckDBAPI, Linker
 
-from linkage.db import build_from_frame, build_table, quote_ident, quote_literal
+from linkage.db import build_table, quote_ident, quote_literal
+from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError, LinkModelError, ToolkitError
 from linkage.ingest.staging import build_staging
 from linkage.linking import model as lm
-from linkage.linking import temporal as tm
 from linkage.linking._splink_em import run_em_session
 from linkage.linking._splink_sql_cache import memoised_exact_match
+from linkage.linking.charts import model_charts
 from linkage.linking.model import LinkModel, model_for
+from linkage.linking.scoring import write_scored_pairs
 from linkage.linking.spark import BACKENDS
 from linkage.linking.temporal import TemporalFit, fit_temporal
 from linkage.summaries import LinkFacts
@@ -143,7 +145,7 @@ def link(
     *,
     threshold: float | None = None,
     model_path: str | Path | None = None,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     on_progress: ProgressCallback | None = None,
     u_max_pairs: float = 2e6,
     em_max_pairs: float = 2e6,
@@ -170,11 +172,8 @@ def link(
         backend: where Splink trains and scores: ``"duckdb"`` (in-process) or ``"spark"``
             (:mod:`linkage.linking.spark`; the model is retrained there from the same
             settings). Staging, the temporal step and ``links`` are DuckDB either way.
-        charts: draw Splink's model charts (``LinkSummary.charts``); False skips them
-            (nothing else changes: a methodology replicate shows no chart).
-        memoise_sql: memoise Splink's exact-match detection while it builds SQL
-            (:mod:`linkage.linking._splink_sql_cache`): the same scores for a third less
-            CPU time; off by default (a workaround on Splink's private properties).
+        charts: draw Splink's charts. memoise_sql: memoise Splink's exact-match detection
+            (same scores, a third less CPU; :mod:`linkage.linking._splink_sql_cache`).
 
     Returns:
         A ``LinkSummary`` with counts, the model, offline chart HTML and step timings.
@@ -191,98 +190,36 @@ def link(
     """
     threshold = lm.DEFAULT_THRESHOLD if threshold is None else float(threshold)
     if not 0.0 < threshold <= 1.0:
-        raise LinkModelError(f"threshold must be in (0, 1], got {threshold!r}")
+        raise ConfigError(f"threshold must be in (0, 1], got {threshold!r}")
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     timer = _Timer(on_progress)
     spec = model_for(con) if model is None else model
-    if spec.pseudonymised:
-        log.info("pseudonymised input: linking on tokens and encodings")
-
     timer.step("staging")
-    build_staging(con, pseudonymised=spec.pseudonymised)
-    n_ref = _count(con, "stg_referrals")
-    n_case = _count(con, "stg_case_outcomes")
-    if n_ref == 0 or n_case == 0:
-        raise LinkModelError(
-            f"nothing to link: {n_ref} referral(s) and {n_case} case outcome(s) staged"
-        )
-    log.info("staged %d referrals and %d case outcomes", n_ref, n_case)
+    n_ref, n_case = _stage(con, spec)
 
-    memo = memoised_exact_match() if memoise_sql else contextlib.nullcontext()
-    with memo, tempfile.TemporaryDirectory(prefix="linkage_splink_") as tmp:
-        work = _work_connection(con, tmp)
-        spark = None
-        try:
-            timer.step("train")
-            # --- backend: Spark (optional extra, imported only when asked for) ---
-            if backend == "spark":
-                from linkage.linking.spark import SparkBackend
-
-                spark = SparkBackend(tmp)
-                db_api = spark.api
-                spark.mirror_inputs(con, work, _STAGED)
-            else:
-                db_api = DuckDBAPI(work)
-            # --- end backend ---
-            linker, inputs = _linker(con, db_api, spec)
-            linker, lam = _train(linker, inputs, spec, seed=seed, u_max_pairs=u_max_pairs,
-                                 em_max_pairs=em_max_pairs)
-            model = linker.misc.save_model_to_json()
-            if model_path is not None:
-                model_path = Path(model_path)
-                model_path.parent.mkdir(parents=True, exist_ok=True)
-                model_path.write_text(json.dumps(model, indent=2), encoding="utf-8")
-
-            timer.step("predict")
-            n_candidates = _count_candidates(linker)
-            predictions = linker.inference.predict(threshold_match_probability=lm.SCORE_FLOOR)
-            local = spark.to_duckdb(predictions, work) if spark else predictions
-            temporal = _write_scored_pairs(con, work, local, spec.mw_columns)
-
-            timer.step("charts")
-            chart_html = _charts(linker, predictions, work, db_api) if charts else {}
-        except ToolkitError:
-            raise
-        except Exception as exc:  # Splink raises many types; name the step that failed
-            raise LinkModelError(f"Splink failed during '{timer.current}': {exc}") from exc
-        finally:
-            work.close()
-            if spark is not None:
-                spark.close()
+    splink = _run_splink(con, spec, backend, timer, seed=seed, u_max_pairs=u_max_pairs,
+                         em_max_pairs=em_max_pairs, charts=charts, memoise_sql=memoise_sql)
+    if model_path is not None:
+        model_path = Path(model_path)
+        model_path.parent.mkdir(parents=True, exist_ok=True)
+        model_path.write_text(json.dumps(splink.model, indent=2), encoding="utf-8")
 
     timer.step("links")
     build_table(con, "marts/links.sql", {"threshold": threshold})
     n_links, n_cases_linked = con.sql(
-        "select count(*), count(distinct case_id) from links"
-    ).fetchall()[0]
+        "select count(*), count(distinct case_id) from links").fetchall()[0]
     n_scored = _count(con, "scored_pairs")
     timer.step(None)
-    log.info(
-        "%d candidate pairs, %d scored >= %.3g, %d links at p >= %.3g",
-        n_candidates,
-        n_scored,
-        lm.SCORE_FLOOR,
-        n_links,
-        threshold,
-    )
+    log.info("%d candidate pairs, %d scored >= %.3g, %d links at p >= %.3g",
+             splink.n_candidates, n_scored, lm.SCORE_FLOOR, n_links, threshold)
     return LinkSummary(
-        n_referrals=n_ref,
-        n_cases=n_case,
-        n_candidate_pairs=n_candidates,
-        n_scored_pairs=n_scored,
-        n_links=n_links,
-        n_cases_linked=n_cases_linked,
-        threshold=threshold,
-        score_floor=lm.SCORE_FLOOR,
-        probability_two_random_records_match=lam,
-        model=model,
-        temporal=temporal,
-        model_path=model_path,
-        charts=chart_html,
-        seconds=timer.seconds,
-        pseudonymised=spec.pseudonymised,
-    )
+        n_referrals=n_ref, n_cases=n_case, n_candidate_pairs=splink.n_candidates,
+        n_scored_pairs=n_scored, n_links=n_links, n_cases_linked=n_cases_linked,
+        threshold=threshold, score_floor=lm.SCORE_FLOOR,
+        probability_two_random_records_match=splink.lam, model=splink.model,
+        temporal=splink.temporal, model_path=model_path, charts=splink.charts,
+        seconds=timer.seconds, pseudonymised=spec.pseudonymised)
 
 
 class _Timer:
@@ -303,6 +240,72 @@ class _Timer:
             log.debug("link step: %s", name)
             if self.on_progress is not None:
                 self.on_progress(name)
+
+
+def _stage(con: duckdb.DuckDBPyConnection, spec: LinkModel) -> tuple[int, int]:
+    """Build the staged tables for ``spec``'s encoding; the referrals and cases staged."""
+    if spec.pseudonymised:
+        log.info("pseudonymised input: linking on tokens and encodings")
+    build_staging(con, pseudonymised=spec.pseudonymised)
+    n_ref, n_case = _count(con, "stg_referrals"), _count(con, "stg_case_outcomes")
+    if n_ref == 0 or n_case == 0:
+        raise LinkModelError(
+            f"nothing to link: {n_ref} referral(s) and {n_case} case outcome(s) staged")
+    log.info("staged %d referrals and %d case outcomes", n_ref, n_case)
+    return n_ref, n_case
+
+
+@dataclass(frozen=True)
+class _SplinkRun:
+    """What the Splink part of a link run produced."""
+
+    model: dict[str, Any]
+    lam: float
+    n_candidates: int
+    temporal: TemporalFit
+    charts: dict[str, str]
+
+
+def _run_splink(con: duckdb.DuckDBPyConnection, spec: LinkModel, backend: str, timer: _Timer,
+                *, seed: int, u_max_pairs: float, em_max_pairs: float,
+                charts: bool = True, memoise_sql: bool = False) -> _SplinkRun:
+    """Train and score in Splink's own connection, write ``scored_pairs``, draw the charts."""
+    memo = memoised_exact_match() if memoise_sql else contextlib.nullcontext()
+    with memo, tempfile.TemporaryDirectory(prefix="linkage_splink_") as tmp:
+        work = _work_connection(con, tmp)
+        spark = None
+        try:
+            timer.step("train")
+            if backend == "spark":  # optional extra, imported only when asked for
+                from linkage.linking.spark import SparkBackend
+
+                spark = SparkBackend(tmp)
+                db_api = spark.api
+                spark.mirror_inputs(con, work, _STAGED)
+            else:
+                db_api = DuckDBAPI(work)
+            linker, inputs = _linker(con, db_api, spec)
+            linker, lam = _train(linker, inputs, spec, seed=seed, u_max_pairs=u_max_pairs,
+                                 em_max_pairs=em_max_pairs)
+            model = linker.misc.save_model_to_json()
+
+            timer.step("predict")
+            n_candidates = _count_candidates(linker)
+            predictions = linker.inference.predict(threshold_match_probability=lm.SCORE_FLOOR)
+            local = spark.to_duckdb(predictions, work) if spark else predictions
+            temporal = write_scored_pairs(con, work, local, spec.mw_columns)
+
+            timer.step("charts")
+            chart_html = model_charts(linker, predictions, work, db_api) if charts else {}
+        except ToolkitError:
+            raise
+        except Exception as exc:  # Splink raises many types; name the step that failed
+            raise LinkModelError(f"Splink failed during '{timer.current}': {exc}") from exc
+        finally:
+            work.close()
+            if spark is not None:
+                spark.close()
+    return _SplinkRun(model, lam, n_candidates, temporal, chart_html)
 
 
 _STAGED = {lm.CASES_DATASET: "stg_case_outcomes", lm.REFERRALS_DATASET: "stg_referrals"}
@@ -385,129 +388,3 @@ def _count_candidates(linker: Linker) -> int:
     return int(blocked.query_sql("select count(*) as n from {this}").as_record_list()[0]["n"])
 
 
-def _write_scored_pairs(
-    con: duckdb.DuckDBPyConnection,
-    work: duckdb.DuckDBPyConnection,
-    predictions: Any,
-    mw_columns: tuple[str, ...] = lm.MW_COLUMNS,
-) -> TemporalFit:
-    """Copy the identity scores out of Splink, add the temporal step, write scored_pairs."""
-    mw_cols = ", ".join(mw_columns)
-    # Orientation is by dataset name; pick each id by its source so renaming cannot flip it.
-    identity = work.sql(
-        f"""
-        select
-            case when source_dataset_l = $ref then unique_id_l else unique_id_r end
-                as referral_id,
-            case when source_dataset_l = $ref then unique_id_r else unique_id_l end
-                as case_id,
-            match_probability as identity_probability,
-            match_weight as identity_weight,
-            date_diff(
-                'day',
-                coalesce(referral_date_l, referral_date_r),
-                coalesce(case_opened_date_l, case_opened_date_r)
-            ) as gap_days,
-            agency_id_l = agency_id_r as same_agency,
-            match_key,
-            {mw_cols}
-        from {quote_ident(predictions.physical_name)}
-        """,
-        params={"ref": lm.REFERRALS_DATASET},
-    )
-    con.register("linkage_identity_pairs", identity.to_arrow_table())
-    try:
-        build_table(
-            con,
-            "intermediate/link_gap_cells.sql",
-            {
-                "bucket_names": [b[0] for b in tm.GAP_BUCKETS],
-                "bucket_lo": [b[1] for b in tm.GAP_BUCKETS],
-                "bucket_hi": [b[2] for b in tm.GAP_BUCKETS],
-                "m_gap": list(tm.GAP_M),
-                "identity_floor": tm.RHO_IDENTITY_FLOOR,
-            },
-        )
-        rows = con.sql(
-            "select bucket_order - 1, u_gap, same_agency, n_same_person_pairs from link_gap_cells"
-        ).fetchall()
-        fit = fit_temporal(rows)
-        build_from_frame(con, "intermediate/link_gap_fit.sql", "link_gap_fit_input", {
-            "bucket_order": list(range(1, len(fit.m_gap) + 1)),
-            "m_gap": list(fit.m_gap),
-            "rho": [fit.rho] * len(fit.m_gap),
-            "m_agency": [fit.m_agency] * len(fit.m_gap),
-            "u_agency": [fit.u_agency] * len(fit.m_gap),
-            "iterations": [fit.iterations] * len(fit.m_gap),
-        })
-        build_table(con, "marts/link_gap_model.sql")
-        build_table(
-            con,
-            "intermediate/scored_pairs.sql",
-            {"score_floor": lm.SCORE_FLOOR, "m_agency": tm.M_AGENCY},
-        )
-    finally:
-        con.unregister("linkage_identity_pairs")
-    return fit
-
-
-MIN_AUDIT_LABELS = 20
-"""Audit links needed before the threshold-selection chart is drawn from them."""
-
-
-def _audit_labels(work: duckdb.DuckDBPyConnection, db_api: Any) -> Any:
-    """Pairwise labels from the audit sample, for Splink's threshold-selection chart: a
-    case that recorded a tip number matches that tip's referrals (1) and none of the other
-    referrals of its agency that share an e-mail, phone or name with it (0). The truth is
-    never read. Returns a registered table, or None when there are too few audit links."""
-    labels = work.sql(
-        """
-        with audit as (
-            select c.unique_id as case_id, r.unique_id as referral_id, 1.0 as score
-            from case_outcomes as c
-            inner join referrals as r on r.tip_ref = c.tip_ref
-        ),
-        others as (
-            select c.unique_id as case_id, r.unique_id as referral_id, 0.0 as score
-            from case_outcomes as c
-            inner join referrals as r
-                on r.agency_id = c.agency_id
-                and (r.email = c.email or r.phone = c.phone
-                     or (r.first_name = c.first_name and r.last_name = c.last_name))
-            where c.tip_ref is not null and r.tip_ref is distinct from c.tip_ref
-        )
-        select $cases as source_dataset_l, case_id as unique_id_l,
-               $refs as source_dataset_r, referral_id as unique_id_r,
-               score as clerical_match_score
-        from (select * from audit union all select * from others)
-        """,
-        params={"cases": lm.CASES_DATASET, "refs": lm.REFERRALS_DATASET},
-    ).to_arrow_table()
-    n_audit = sum(1 for v in labels.column("clerical_match_score").to_pylist() if v == 1.0)
-    if n_audit < MIN_AUDIT_LABELS:
-        log.info("threshold-selection chart skipped: %d audit links", n_audit)
-        return None
-    return db_api.register(labels, table_name="linkage_audit_labels")
-
-
-def _charts(linker: Linker, predictions: Any, work: duckdb.DuckDBPyConnection,
-            db_api: Any) -> dict[str, str]:
-    """Splink's model charts as self-contained HTML (no CDN), by name."""
-    charts = {
-        "match_weights": linker.visualisations.match_weights_chart(),
-        "m_u_parameters": linker.visualisations.m_u_parameters_chart(),
-        "match_weights_histogram": linker.visualisations.match_weights_histogram(predictions),
-    }
-    labels = _audit_labels(work, db_api)
-    if labels is not None:
-        # Splink's label evaluation needs the matching columns, which predict() does not
-        # keep (they would double the width of every candidate pair): a second linker on
-        # the same trained model keeps them, and scores only the labelled pairs.
-        model = {**linker.misc.save_model_to_json(), "retain_matching_columns": True}
-        inputs = [db_api.register(lm.CASES_DATASET), db_api.register(lm.REFERRALS_DATASET)]
-        labelled = Linker(inputs, model, log_level="ERROR")
-        table = labelled.table_management.register_labels_table(labels)
-        charts["threshold_selection_audit"] = (
-            labelled.evaluation.accuracy_analysis_from_labels_table(
-                table, output_type="threshold_selection", add_metrics=["f1"]))
-    return {name: chart.to_html(inline=True) for name, chart in charts.items()}

@@ -158,7 +158,7 @@ class SparkBackend:
 
     Example:
         >>> backend = SparkBackend("/tmp/linkage_spark")  # doctest: +SKIP
-        >>> linker = Linker(inputs, settings)  # inputs from backend.api.register(...)
+        >>> linker = Linker(inputs, settings)  # doctest: +SKIP
         >>> backend.close()  # doctest: +SKIP
     """
 

@@ -122,7 +122,7 @@ def _validate(source: Path, suite: str | None, window: StudyWindow) -> list[Suit
             return validate_tables(con, suites, window=window)
         finally:
             con.close()
-    from linkage.ingest.load import load_input
+    from linkage.ingest import load_input
 
     con = connect()
     try:

@@ -101,6 +101,21 @@ def headline(matrix: pd.DataFrame, min_referrals: float = 0.0,
     return out.round({"max_abs_bias_pp": 3, "mean_coverage": 3, "min_coverage": 3})
 
 
+def format_headline(matrix: pd.DataFrame, min_referrals: float = 500) -> str:
+    """``headline`` of a matrix as text (what ``linkage simulate`` prints)."""
+    table = headline(matrix, min_referrals=min_referrals)
+    return (f"cumulative rates, ALL and offense types with >= {min_referrals:g} referrals on "
+            "average:\n" + table.to_string(index=False))
+
+
+def format_sweep(table: pd.DataFrame, knob: str,
+                 methods: Sequence[str] = ("calibrated", "threshold", "weighted")) -> str:
+    """A sweep's summaries (``value`` column) as text, one block per value of ``knob``."""
+    return "\n\n".join(f"{knob} = {v:g}\n" + format_summary(table[table.value == v],
+                                                              methods=methods)
+                       for v in dict.fromkeys(table["value"]))
+
+
 def format_summary(summary: pd.DataFrame, min_referrals: int = 1000,
                    methods: Sequence[str] | None = None) -> str:
     """The acceptance view of a summary as text: cumulative rates of the offense types

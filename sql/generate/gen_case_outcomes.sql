@@ -32,7 +32,9 @@ named as (
         *,
         gen_typo(
             case when nickname_flag and nickname_of_legal is not null
-                then nickname_of_legal else legal_first end,
+                    then nickname_of_legal
+                else legal_first
+            end,
             first_op, first_pos, first_chr
         ) as given,
         gen_typo(legal_last, last_op, last_pos, last_chr) as family

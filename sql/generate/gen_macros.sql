@@ -29,20 +29,41 @@ end;
 -- Style 0 digits, 1 (555) 123-4567, 2 555-123-4567, 3 +1 555.123.4567, 4 1-555-123-4567.
 create or replace macro gen_phone(p, style) as case style
     when 0 then p::varchar
-    when 1 then '(' || left(p::varchar, 3) || ') ' || substr(p::varchar, 4, 3) || '-' || right(p::varchar, 4)
-    when 2 then left(p::varchar, 3) || '-' || substr(p::varchar, 4, 3) || '-' || right(p::varchar, 4)
-    when 3 then '+1 ' || left(p::varchar, 3) || '.' || substr(p::varchar, 4, 3) || '.' || right(p::varchar, 4)
-    else '1-' || left(p::varchar, 3) || '-' || substr(p::varchar, 4, 3) || '-' || right(p::varchar, 4)
+    when
+        1
+        then '('
+            || left(p::varchar, 3)
+            || ') '
+            || substr(p::varchar, 4, 3)
+            || '-'
+            || right(p::varchar, 4)
+    when
+        2
+        then left(p::varchar, 3) || '-' || substr(p::varchar, 4, 3) || '-' || right(p::varchar, 4)
+    when
+        3
+        then '+1 '
+            || left(p::varchar, 3)
+            || '.'
+            || substr(p::varchar, 4, 3)
+            || '.'
+            || right(p::varchar, 4)
+    else '1-'
+        || left(p::varchar, 3)
+        || '-'
+        || substr(p::varchar, 4, 3)
+        || '-'
+        || right(p::varchar, 4)
 end;
 
 -- Style 0 as is, 1 capitalised, 2 upper case; optional stray spaces around.
 create or replace macro gen_email(e, style, ws) as
-    (case when ws then ' ' else '' end)
-    || (case style when 1 then upper(left(e, 1)) || substr(e, 2) when 2 then upper(e) else e end)
-    || (case when ws then ' ' else '' end);
+(case when ws then ' ' else '' end)
+|| (case style when 1 then upper(left(e, 1)) || substr(e, 2) when 2 then upper(e) else e end)
+|| (case when ws then ' ' else '' end);
 
 create or replace macro gen_ip(ip) as
-    (ip // 16777216)::varchar || '.' || ((ip // 65536) % 256)::varchar || '.'
-    || ((ip // 256) % 256)::varchar || '.' || (ip % 256)::varchar;
+(ip // 16777216)::varchar || '.' || ((ip // 65536) % 256)::varchar || '.'
+|| ((ip // 256) % 256)::varchar || '.' || (ip % 256)::varchar;
 
 create or replace macro gen_cap(s) as upper(left(s, 1)) || substr(s, 2);

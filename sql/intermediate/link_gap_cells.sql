@@ -17,11 +17,13 @@ flags as (
 ),
 
 referral_days as (
-    select referral_date as d, count(*) as n from stg_referrals group by referral_date
+    select referral_date as d, count(*) as n from stg_referrals
+    group by referral_date
 ),
 
 case_days as (
-    select case_opened_date as d, count(*) as n from stg_case_outcomes group by case_opened_date
+    select case_opened_date as d, count(*) as n from stg_case_outcomes
+    group by case_opened_date
 ),
 
 random_pairs as (

@@ -47,7 +47,8 @@ audit_ranked as (
 ),
 
 audit as (
-    select case_id, referral_id from audit_ranked where rank_in_referral = 1
+    select case_id, referral_id from audit_ranked
+    where rank_in_referral = 1
 ),
 
 best as (

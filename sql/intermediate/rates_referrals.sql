@@ -19,8 +19,10 @@ flags as (
         coalesce(t.reporter_type, '(missing)') as reporter_type,
         coalesce(t.reporter_name, '(none)') as reporter_name,
         coalesce(t.is_urgent, false) as is_urgent,
-        nullif(trim(r.first_name), '') is not null
-            and nullif(trim(r.last_name), '') is not null as has_name,
+        (
+            nullif(trim(r.first_name), '') is not null
+            and nullif(trim(r.last_name), '') is not null
+        ) as has_name,
         r.dob is not null as has_dob,
         nullif(trim(r.email), '') is not null as has_email,
         nullif(trim(r.phone), '') is not null as has_phone,

@@ -28,7 +28,7 @@ temporal as (
     from pairs as p
     left join gap_model as g
         on p.gap_days between g.gap_from and g.gap_to
-        and p.same_agency = g.same_agency
+            and p.same_agency = g.same_agency
 ),
 
 paired as (

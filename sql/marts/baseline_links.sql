@@ -6,19 +6,22 @@
 -- Like links, a referral takes at most one case: the same agency first, then the case
 -- opened soonest on or after the referral, then the lowest case_id.
 with referrals as (
-    select unique_id as referral_id, referral_date, agency_id, tip_ref, email, phone,
+    select
+        unique_id as referral_id, referral_date, agency_id, tip_ref, email, phone,
         first_name, last_name, dob
     from stg_referrals
 ),
 
 cases as (
-    select unique_id as case_id, case_opened_date, agency_id, tip_ref, email, phone,
+    select
+        unique_id as case_id, case_opened_date, agency_id, tip_ref, email, phone,
         first_name, last_name, dob
     from stg_case_outcomes
 ),
 
 candidates as (
-    select 'cybertip_ref' as method, r.*, c.case_id, c.case_opened_date,
+    select
+        'cybertip_ref' as method, r.*, c.case_id, c.case_opened_date,
         c.agency_id as case_agency_id
     from referrals as r inner join cases as c on c.tip_ref = r.tip_ref
     union all

@@ -22,8 +22,8 @@ final as (
     from truth as t
     left join primary_rates as p
         on p.offense_type = t.offense_type
-        and p.stage = t.stage
-        and p.rate_kind = t.rate_kind
+            and p.stage = t.stage
+            and p.rate_kind = t.rate_kind
     order by t.rate_kind, t.offense_type = 'ALL' desc, t.offense_type, t.stage
 )
 

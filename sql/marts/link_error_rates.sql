@@ -50,7 +50,7 @@ final as (
         em.expected_matches,
         greatest(em.expected_matches - ls.expected_true_links, 0) as expected_missed_links,
         greatest(em.expected_matches - ls.expected_true_links, 0)
-            / nullif(em.expected_matches, 0) as expected_missed_link_rate,
+        / nullif(em.expected_matches, 0) as expected_missed_link_rate,
         (t.n_true - o.tp) / nullif(t.n_true, 0) as observed_missed_link_rate,
         t.n_true,
         o.tp,

@@ -45,11 +45,11 @@ by_dimension as (
     from pairs as p
     left join referral_strata as rs on rs.referral_id = p.referral_id
     cross join unnest([
-        {'dimension': 'all', 'stratum': 'ALL'},
-        {'dimension': 'offense_type', 'stratum': rs.offense_type},
-        {'dimension': 'reporter_type', 'stratum': rs.reporter_type},
-        {'dimension': 'reporter_name', 'stratum': rs.reporter_name}
-    ]) as u(s)
+        { 'dimension': 'all', 'stratum': 'ALL' },
+        { 'dimension': 'offense_type', 'stratum': rs.offense_type },
+        { 'dimension': 'reporter_type', 'stratum': rs.reporter_type },
+        { 'dimension': 'reporter_name', 'stratum': rs.reporter_name }
+    ]) as u (s)
 ),
 
 counts as (

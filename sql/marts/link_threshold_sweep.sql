@@ -3,16 +3,17 @@
 -- the probabilities alone (expected precision = mean p of the links; expected recall =
 -- sum of p of the links / expected true matches, as in link_error_rates).
 with thresholds as (
-    select unnest([0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])::double as threshold
+    select
+        unnest([0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])::double as threshold
 ),
 
 best as (
     select referral_id, case_id, match_probability
     from scored_pairs
     qualify row_number() over (
-        partition by referral_id
-        order by match_probability desc, match_weight desc, case_id
-    ) = 1
+            partition by referral_id
+            order by match_probability desc, match_weight desc, case_id
+        ) = 1
 ),
 
 truth as (
@@ -28,7 +29,8 @@ best_truth as (
 expected_matches as (
     select sum(m) as expected_matches
     from (
-        select least(1.0, sum(match_probability)) as m from scored_pairs group by referral_id
+        select least(1.0, sum(match_probability)) as m from scored_pairs
+        group by referral_id
     )
 ),
 

@@ -8,7 +8,8 @@ with bins as (
 ),
 
 final as (
-    select * from bins order by p_low
+    select * from bins
+    order by p_low
 )
 
 select * from final

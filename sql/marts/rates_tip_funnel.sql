@@ -6,7 +6,10 @@ with tips as (
         t.tip_id,
         coalesce(t.incident_type, '(missing)') as incident_type,
         t.country = 'US' as us_located,
-        exists (select 1 from raw_referrals as r where r.tip_id = t.tip_id) as referred
+        exists(
+            select 1 from raw_referrals as r
+            where r.tip_id = t.tip_id
+        ) as referred
     from raw_tips as t
 ),
 
@@ -27,7 +30,8 @@ counts as (
 ),
 
 steps as (
-    select stratum, 1 as step_order, 'tips' as step, n_tips as n, n_tips as n_previous,
+    select
+        stratum, 1 as step_order, 'tips' as step, n_tips as n, n_tips as n_previous,
         n_tips as n_first
     from counts
     union all

@@ -14,7 +14,7 @@ positions as (
     select
         g.gram,
         ('0x' || left(pseudo_token(k.ipad, k.opad, 'bloom-' || h.i::varchar, g.gram), 8))
-            ::ubigint % $bloom_bits as pos
+        ::ubigint % $bloom_bits as pos
     from grams as g
     cross join range($bloom_hashes) as h (i)
     cross join key as k

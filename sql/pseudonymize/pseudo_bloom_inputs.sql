@@ -21,7 +21,8 @@ encoded as (
 ),
 
 final as (
-    select distinct value from encoded where value is not null
+    select distinct value from encoded
+    where value is not null
 )
 
 select * from final

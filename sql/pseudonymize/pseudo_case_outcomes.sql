@@ -12,7 +12,8 @@ cases as (
 ),
 
 subjects as (
-    select * from pseudo_subjects where subject_kind = 'case'
+    select * from pseudo_subjects
+    where subject_kind = 'case'
 ),
 
 final as (

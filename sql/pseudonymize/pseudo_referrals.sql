@@ -13,7 +13,8 @@ referrals as (
 ),
 
 subjects as (
-    select * from pseudo_subjects where subject_kind = 'referral'
+    select * from pseudo_subjects
+    where subject_kind = 'referral'
 ),
 
 final as (

@@ -46,25 +46,26 @@ tokens as (
         pseudo_token(k.ipad, k.opad, 'username', s.username) as username_token,
         pseudo_token(k.ipad, k.opad, 'dob', strftime(s.dob, '%Y-%m-%d')) as dob_token,
         case when s.subject_kind <> 'tip' then struct_pack(
-            city := pseudo_token(k.ipad, k.opad, 'city', s.city),
-            state := pseudo_token(k.ipad, k.opad, 'state', s.state),
-            zip := pseudo_token(k.ipad, k.opad, 'zip', s.zip),
-            full_name := pseudo_token(k.ipad, k.opad, 'name', s.full_name),
-            initial_last_name := pseudo_token(k.ipad, k.opad, 'name', s.initial_last_name),
-            email_name := pseudo_token(k.ipad, k.opad, 'name', s.email_name),
-            username_name := pseudo_token(k.ipad, k.opad, 'name', s.username_name),
-            phone_head := pseudo_token(k.ipad, k.opad, 'phone-head', left(s.phone, 5)),
-            phone_tail := pseudo_token(k.ipad, k.opad, 'phone-tail', right(s.phone, 5)),
-            phone_masks := pseudo_masks(k.ipad, k.opad, 'phone-mask', s.phone),
-            dob_swap := pseudo_token(
-                k.ipad, k.opad, 'dob-swap',
-                year(s.dob)::varchar || '-' || least(month(s.dob), day(s.dob))::varchar
-                || '-' || greatest(month(s.dob), day(s.dob))::varchar
-            ),
-            dob_ym := pseudo_token(k.ipad, k.opad, 'dob-ym', strftime(s.dob, '%Y-%m')),
-            dob_yd := pseudo_token(k.ipad, k.opad, 'dob-yd', strftime(s.dob, '%Y-%d')),
-            dob_md := pseudo_token(k.ipad, k.opad, 'dob-md', strftime(s.dob, '%m-%d'))
-        ) end as linkage_tokens
+                    city := pseudo_token(k.ipad, k.opad, 'city', s.city),
+                    state := pseudo_token(k.ipad, k.opad, 'state', s.state),
+                    zip := pseudo_token(k.ipad, k.opad, 'zip', s.zip),
+                    full_name := pseudo_token(k.ipad, k.opad, 'name', s.full_name),
+                    initial_last_name := pseudo_token(k.ipad, k.opad, 'name', s.initial_last_name),
+                    email_name := pseudo_token(k.ipad, k.opad, 'name', s.email_name),
+                    username_name := pseudo_token(k.ipad, k.opad, 'name', s.username_name),
+                    phone_head := pseudo_token(k.ipad, k.opad, 'phone-head', left(s.phone, 5)),
+                    phone_tail := pseudo_token(k.ipad, k.opad, 'phone-tail', right(s.phone, 5)),
+                    phone_masks := pseudo_masks(k.ipad, k.opad, 'phone-mask', s.phone),
+                    dob_swap := pseudo_token(
+                        k.ipad, k.opad, 'dob-swap',
+                        year(s.dob)::varchar || '-' || least(month(s.dob), day(s.dob))::varchar
+                        || '-' || greatest(month(s.dob), day(s.dob))::varchar
+                    ),
+                    dob_ym := pseudo_token(k.ipad, k.opad, 'dob-ym', strftime(s.dob, '%Y-%m')),
+                    dob_yd := pseudo_token(k.ipad, k.opad, 'dob-yd', strftime(s.dob, '%Y-%d')),
+                    dob_md := pseudo_token(k.ipad, k.opad, 'dob-md', strftime(s.dob, '%m-%d'))
+                )
+        end as linkage_tokens
     from staged as s
     cross join key as k
 ),

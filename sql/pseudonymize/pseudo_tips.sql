@@ -13,7 +13,8 @@ tips as (
 ),
 
 subjects as (
-    select * from pseudo_subjects where subject_kind = 'tip'
+    select * from pseudo_subjects
+    where subject_kind = 'tip'
 ),
 
 final as (

@@ -20,7 +20,9 @@ reasoned as (
 ),
 
 final as (
-    select * from reasoned where reason is not null order by case_id
+    select * from reasoned
+    where reason is not null
+    order by case_id
 )
 
 select * from final

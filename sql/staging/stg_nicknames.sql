@@ -4,10 +4,10 @@
 with source as (
     select *
     from read_csv(
-        $nicknames_path,
-        header = true,
-        columns = {'nickname': 'varchar', 'canonical': 'varchar'}
-    )
+            $nicknames_path,
+            header = true,
+            columns = { 'nickname': 'varchar', 'canonical': 'varchar' }
+        )
 ),
 
 cleaned as (

@@ -1,0 +1,111 @@
+"""The command line's plumbing: one-line errors with exit codes, ``--quiet`` in either
+position, Splink's warnings filtered, the console entry point. The commands are in
+:mod:`linkage.cli`."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from linkage.errors import ToolkitError
+
+EXIT_CODES_HELP = """Exit codes: 0 ok, 2 bad command-line usage, 3 bad scenario or configuration,
+4 input violates the data contract, 5 data-quality gate failed, 6 linkage model failed,
+7 output cannot be written, 8 pseudonymisation key missing or too short, 9 backend
+unavailable (--backend spark without pyspark or Java), 1 internal error."""
+
+
+EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C (128 + SIGINT)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ToolkitError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            # Outputs are written atomically, so an interrupted run left nothing half-done.
+            click.echo("interrupted: nothing was written", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper
+
+
+def quiet_splink(record: logging.LogRecord) -> bool:
+    """Drop Splink's warnings (untrained m/u levels, missing null levels): model-building
+    detail, shown from ``--log-level INFO``. A filter on the handler, not a logger level,
+    because Splink's ``Linker`` resets its own logger's level when it is created."""
+    return not record.name.startswith("splink") or record.levelno >= logging.ERROR
+
+
+def echo(ctx: click.Context, message: str) -> None:
+    if not ctx.obj["quiet"]:
+        click.echo(message)
+
+
+def go_quiet(ctx: click.Context) -> None:
+    """Errors only: no progress, no summary, and warnings hidden unless --log-level asks."""
+    ctx.obj["quiet"] = True
+    root = ctx.find_root()
+    if root.get_parameter_source("log_level") is click.core.ParameterSource.DEFAULT:
+        logger, previous = logging.getLogger(), logging.getLogger().level
+        logger.setLevel(logging.ERROR)
+        root.call_on_close(lambda: logger.setLevel(previous))  # in-process callers (tests)
+
+
+def quiet_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--quiet`` after the command name too (``linkage run --quiet``), as before it."""
+
+    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            go_quiet(ctx)
+
+    return click.option("--quiet", "-q", is_flag=True, expose_value=False, callback=callback,
+                        help="No progress bars or summaries (errors only).")(func)
+
+
+def float_list(_ctx: click.Context, param: click.Parameter, value: str) -> list[float]:
+    """Callback of an option holding comma-separated numbers (``--values 0.5,1,2``)."""
+    try:
+        return [float(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"numbers separated by commas, got {value!r}",
+                                 param=param) from None
+
+
+def backend_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--backend``: where Splink trains and scores (DuckDB in-process, or Spark)."""
+    return click.option(
+        "--backend", type=click.Choice(["duckdb", "spark"]), default="duckdb",
+        show_default=True,
+        help="Run Splink on DuckDB or on Spark (needs the [spark] extra and Java 17+; "
+             "the session is configured as the README's Spark section says).")(func)
+
+
+def run_main(main: click.Group) -> None:
+    """Run the CLI group ``main`` and exit with its code.
+
+    When great-expectations and duckdb-engine were imported, duckdb 2.0 prints dozens of
+    cosmetic "nanobind: leaked ..." lines while the interpreter tears down (exit code
+    unaffected). We flush our output and leave without that teardown instead.
+    """
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    if "great_expectations" in sys.modules:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
