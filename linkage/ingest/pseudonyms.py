@@ -53,6 +53,7 @@ from typing import Any
 
 import duckdb
 
+from linkage import pipeline
 from linkage.contract import CASE_OUTCOMES, INPUT_TABLES, REFERRALS, TIPS
 from linkage.contract import PSEUDO_SCHEME as SCHEME
 from linkage.db import build_table, connect, quote_ident, quote_literal, run_macros, table_exists
@@ -92,15 +93,6 @@ NULLED: dict[str, tuple[str, ...]] = {
 """Contract columns left NULL (their tokens are in ``pseudo_*`` columns)."""
 
 _TIP_SCHEMA = "pseudo_tipstage"
-_BUILD_ORDER = (
-    "pseudonymize/pseudo_bloom_inputs.sql",
-    "pseudonymize/pseudo_bloom_grams.sql",
-    "pseudonymize/pseudo_bloom_values.sql",
-    "pseudonymize/pseudo_subjects.sql",
-    "pseudonymize/pseudo_tips.sql",
-    "pseudonymize/pseudo_referrals.sql",
-    "pseudonymize/pseudo_case_outcomes.sql",
-)
 _OUTPUTS = {"pseudo_tips": TIPS.name, "pseudo_referrals": REFERRALS.name,
             "pseudo_case_outcomes": CASE_OUTCOMES.name}
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
@@ -290,12 +282,14 @@ def _standardise(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _tokenise(con: duckdb.DuckDBPyConnection, key: PseudonymKey, *, with_truth: bool) -> None:
-    run_macros(con, "pseudonymize/pseudo_macros.sql")
     params = key.params()
-    for relpath in _BUILD_ORDER:
-        build_table(con, relpath, params)
-    if with_truth:
-        build_table(con, "pseudonymize/pseudo_truth_referrals.sql", params)
+    for step in pipeline.PSEUDONYMISE:  # run order: macros, tip subjects, encodings, tables
+        if step.macros:
+            run_macros(con, step.file)
+        elif step.table == "pseudo_tip_subjects":
+            continue  # built by _standardise, before the tips' own staging
+        elif step.table != "pseudo_truth_referrals" or with_truth:
+            build_table(con, step.file, params)
 
 
 def _write(con: duckdb.DuckDBPyConnection, folder: Path, fmt: str,
