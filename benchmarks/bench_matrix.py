@@ -11,6 +11,8 @@ Three commands over folders written by ``linkage simulate`` (the matrix runner):
     # the lean replicate measures the same: bias and coverage of lean and full replicates
     # of one world on the same seeds, with the Monte Carlo error of their difference
     python benchmarks/bench_matrix.py compare bench_out/matrix bench_out/full --world default
+    # the matrix as Markdown tables (what docs/simulation.md shows)
+    python benchmarks/bench_matrix.py tables bench_out/matrix
 
 The projection assumes the two jobs keep both cores busy: wall = replicates x mean
 seconds per replicate / jobs (each replicate runs on one core with one DuckDB thread).
@@ -108,6 +110,52 @@ def cmd_compare(lean_dir: Path, full_dir: Path, world: str) -> None:
           f"SE; coverage lean {cells.cov_lean.mean():.3f} vs full {cells.cov_full.mean():.3f}")
 
 
+def _md(df: pd.DataFrame) -> str:
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def cmd_tables(folder: Path, min_referrals: int) -> None:
+    from linkage.reporting.simulation import headline
+
+    m = pd.read_csv(folder / "matrix.csv")
+    worlds = list(dict.fromkeys(m.world))
+    methods = ["calibrated", "threshold", "weighted", "deterministic"]
+    for kind in ("cumulative", "conditional"):
+        h = headline(m, min_referrals=min_referrals, rate_kind=kind).set_index(
+            ["world", "method"])
+        rows = []
+        for w in worlds:
+            row = {"world": w, "cells": int(h.loc[(w, "calibrated"), "cells"])}
+            for meth in methods:
+                r = h.loc[(w, meth)]
+                row[f"{meth} max abs bias"] = f"{r.max_abs_bias_pp:.2f}"
+                row[f"{meth} cov (min)"] = f"{r.mean_coverage:.2f} ({r.min_coverage:.2f})"
+            rows.append(row)
+        print(f"\n{kind}: ALL and offense types with >= {min_referrals} referrals; bias in "
+              "points, mean coverage (lowest)\n")
+        print(_md(pd.DataFrame(rows)))
+    all_cells = m[(m.offense_type == "ALL") & (m.rate_kind == "cumulative")
+                  & (m.method == "calibrated")]
+    rows = []
+    for w in worlds:
+        sub = all_cells[all_cells.world == w].set_index("stage")
+        row = {"world": w}
+        for st in ("investigation", "arrest", "charge", "conviction"):
+            r = sub.loc[st]
+            row[st] = (f"{100 * r.truth_mean:.2f}% {100 * r.bias:+.2f} / {r.coverage:.2f}"
+                       f" / {r.sd_over_se:.2f}")
+        rows.append(row)
+    print("\ncalibrated, ALL, cumulative: truth, bias (points) / coverage / sd over se\n")
+    print(_md(pd.DataFrame(rows)))
+    n = m.groupby("world").n_replicates.max()
+    print(f"\nreplicates per world: {n.min()}-{n.max()}; "
+          f"referrals per replicate (ALL): {int(m[m.offense_type == 'ALL'].n_referrals.min())}"
+          f"-{int(m[m.offense_type == 'ALL'].n_referrals.max())}")
+
+
 def cmd_run(out: Path, args: list[str]) -> None:
     t0 = time.perf_counter()
     cmd = [str(Path(sys.executable).parent / "linkage"), "-q", "simulate", "--out", str(out),
@@ -130,11 +178,16 @@ def main() -> None:
     c.add_argument("lean", type=Path)
     c.add_argument("full", type=Path)
     c.add_argument("--world", default="default")
+    tb = sub.add_parser("tables")
+    tb.add_argument("folder", type=Path)
+    tb.add_argument("--min-referrals", type=int, default=1000)
     a = ap.parse_args()
     if a.cmd == "run":
         cmd_run(a.out, [x for x in a.rest if x != "--"])
     elif a.cmd == "timings":
         cmd_timings(a.folders)
+    elif a.cmd == "tables":
+        cmd_tables(a.folder, a.min_referrals)
     else:
         cmd_compare(a.lean, a.full, a.world)
 
