@@ -54,5 +54,8 @@ def test_linking_with_the_memo_gives_the_same_scores(tmp_path: Path) -> None:
         load_input(tmp_path / "data", con)
         link(con, seed=4, charts=False, memoise_sql=memo)
         scores.append(con.sql("select referral_id, case_id, match_probability from scored_pairs"
-                              " order by all").fetchall())
-    assert scores[0] == scores[1] and len(scores[0]) > 100
+                              " order by referral_id, case_id").fetchall())
+    # Same pairs; probabilities equal up to float summation order (DuckDB's parallel
+    # aggregation makes the last bits vary between runs, memo or not).
+    assert [r[:2] for r in scores[0]] == [r[:2] for r in scores[1]] and len(scores[0]) > 100
+    assert [r[2] for r in scores[1]] == pytest.approx([r[2] for r in scores[0]], abs=1e-9)
