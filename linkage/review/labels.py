@@ -152,7 +152,7 @@ def _rules() -> list[tuple[str, str, str]]:
         ("match-needs-case", "decision match on a row with no case_id (write the case's "
          "case_id, or no_match)", "f.decision = 'match' and f.case_id is null"),
         ("duplicate-row", "the same review_id and case_id appear on two rows",
-         "count(*) over (partition by f.review_id, f.case_id) > 1"),
+         "row_number() over (partition by f.review_id, f.case_id order by f.line) > 1"),
         ("two-matches", "a second row marked match for the same referral (a referral "
          "belongs to at most one case)",
          "f.decision = 'match' and count(*) filter (where f.decision = 'match') over "
