@@ -18,6 +18,7 @@ from linkage.review import (
     import_labels,
     review_conversion_rates,
     review_error_rates,
+    review_weights,
     simulate_review,
 )
 from linkage.review.columns import CLEAR_FORM, PSEUDO_FORM, sheet_columns
@@ -171,6 +172,31 @@ def test_a_sample_review_brackets_the_truth(world, tmp_path):
         assert row["ci_low"] < row["ci_high"]
         assert row["ci_low"] - 0.05 <= truth <= row["ci_high"] + 0.05  # loose: one draw
     assert world.sql("select count(*) from review_error_rates").fetchall()[0][0] == len(errors)
+
+
+def test_review_weights_add_up_to_each_stratum(world, tmp_path):
+    draw_sample(world, 90, tmp_path / "r.csv", seed=8)
+    simulate_review(world, tmp_path / "r.csv", tmp_path / "l.csv", seed=8)
+    rows = list(csv.DictReader((tmp_path / "l.csv").open(encoding="utf-8")))
+    matched = {r["review_id"] for r in rows if r["decision"] == "match"}
+    picked = sorted({r["review_id"] for r in rows} - matched)[:5]  # five left unsure
+    for r in rows:
+        if r["review_id"] in picked:
+            r["decision"] = "unsure"
+    with (tmp_path / "u.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    import_labels(world, tmp_path / "u.csv")
+    weights = review_weights(world)
+    assert (weights.loc[weights["review_id"].isin(picked), "weight"] == 0).all()
+    strata = world.sql("select offense_type, band, n_population from review_strata").df()
+    got = weights.groupby(["offense_type", "band"])["weight"].sum()
+    for row in strata.itertuples():
+        if (row.offense_type, row.band) in got.index:
+            assert got[(row.offense_type, row.band)] == pytest.approx(row.n_population)
+    errors = review_error_rates(world).set_index(["offense_type", "rate"])
+    assert errors.loc[("ALL", "false_link"), "n_unsure"] == 5
 
 
 def test_an_unsure_referral_passes_its_weight_to_its_stratum() -> None:

@@ -17,6 +17,8 @@ _EXPORTS = {
     "import_labels": "linkage.review.labels",
     "review_conversion_rates": "linkage.review.estimates",
     "review_error_rates": "linkage.review.estimates",
+    "review_weights": "linkage.review.estimates",
+    "publish_review_rates": "linkage.review.estimates",
     "simulate_review": "linkage.review.reviewer",
     "write_review_page": "linkage.review.page",
 }

@@ -268,3 +268,40 @@ def format_review_rates(errors, rates) -> str:
         lines.append(f"{row.stage:<13} linked {row.linked_estimate:.4f}  corrected "
                      f"{row.estimate:.4f} [{row.ci_low:.4f}, {row.ci_high:.4f}]")
     return "\n".join(lines)
+
+
+def review_weights(con: duckdb.DuckDBPyConnection):
+    """Each sampled referral's design weight and verdict, for an estimator that combines
+    the review with other labels: referral_id, review_id, offense_type, band, resolved,
+    true_case_id (None = no case, or unresolved) and weight = N_h / r_h (0 when
+    unresolved), as a pandas DataFrame. The weights of a stratum's resolved referrals add
+    up to its size.
+
+    Raises:
+        ConfigError: no review labels in the database.
+
+    Example:
+        >>> review_weights(con).groupby("band")["weight"].sum()  # doctest: +SKIP
+    """
+    if not table_exists(con, "review_labels"):
+        raise ConfigError("the study database holds no review labels: run `linkage review "
+                          "import` first")
+    return con.sql("""
+        with verdicts as (
+            select review_id, referral_id, offense_type, band,
+                min(case when decision = 'match' then case_id end) as true_case_id,
+                bool_or(decision = 'match') or not bool_or(decision = 'unsure') as resolved
+            from review_labels group by all
+        ),
+        counts as (
+            select v.*, s.n_population,
+                count(*) filter (where v.resolved)
+                    over (partition by v.offense_type, v.band) as n_resolved
+            from verdicts as v
+            join review_strata as s using (offense_type, band)
+        )
+        select referral_id, review_id, offense_type, band, resolved, true_case_id,
+            case when resolved then n_population / n_resolved else 0 end as weight
+        from counts
+        order by review_id
+    """).df()
