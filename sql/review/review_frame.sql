@@ -44,13 +44,13 @@ final as (
         case
             when band_index is null then 'none'
             else printf(
-                '%.3g-%.3g',
-                case when band_index = 0 then 0.0 else $band_edges[band_index] end,
-                case
-                    when band_index = len($band_edges) then 1.0
-                    else $band_edges[band_index + 1]
-                end
-            )
+                    '%.3g-%.3g',
+                    case when band_index = 0 then 0.0 else $band_edges[band_index] end,
+                    case
+                        when band_index = len($band_edges) then 1.0
+                        else $band_edges[band_index + 1]
+                    end
+                )
         end as band
     from banded
 )

@@ -21,7 +21,8 @@ candidates as (
 ),
 
 rows as (
-    select s.review_id, s.referral_id, c.case_id, c.match_probability,
+    select
+        s.review_id, s.referral_id, c.case_id, c.match_probability,
         coalesce(c.case_id = s.linked_case_id, false) as is_link,
         s.inclusion_probability
     from sample as s
@@ -36,6 +37,7 @@ rows as (
 staged as (
     select
         unique_id,
+        record_type,
         agency_id,
         coalesce(referral_date, case_opened_date) as record_date,
         first_name,
@@ -49,8 +51,10 @@ staged as (
         zip
     from (
         select * from stg_referrals
+        where unique_id in (select referral_id from sample)
         union all by name
         select * from stg_case_outcomes
+        where unique_id in (select case_id from rows)
     ) as s
 ),
 
@@ -85,8 +89,8 @@ final as (
         a.zip as referral_zip,
         b.zip as case_zip
     from rows as r
-    inner join staged as a on a.unique_id = r.referral_id
-    left join staged as b on b.unique_id = r.case_id
+    inner join staged as a on a.unique_id = r.referral_id and a.record_type = 'referral'
+    left join staged as b on b.unique_id = r.case_id and b.record_type = 'case'
 )
 
 select * from final
