@@ -235,5 +235,27 @@ def test_the_review_commands_end_to_end(tmp_path):
     rates = runner.invoke(main, ["review", "rates", "--db", str(db)])
     assert rates.exit_code == 0, rates.output
     assert "false-link rate" in rates.output and "corrected" in rates.output
+    planned = runner.invoke(main, ["review", "plan", "--db", str(db), "--sizes", "100,600"])
+    assert planned.exit_code == 0, planned.output
+    assert "arrest (+/- pp)" in planned.output and "600" in planned.output
     with connect(db, read_only=True) as con:
         assert con.sql("select count(*) from review_conversion_rates").fetchall()[0][0] == 16
+
+
+def test_the_plan_narrows_with_the_review_size_and_a_census_is_exact(world, tmp_path):
+    from linkage.review import plan_review
+
+    draw_sample(world, 150, tmp_path / "r.csv", seed=6)
+    simulate_review(world, tmp_path / "r.csv", tmp_path / "l.csv", seed=6)
+    import_labels(world, tmp_path / "l.csv")
+    plan = plan_review(world, sizes=(100, 300, N_REFERRALS)).set_index(
+        ["offense_type", "stage", "n_review"])["half_width"]
+    inv = [plan[("ALL", "investigation", n)] for n in (100, 300, N_REFERRALS)]
+    assert inv[0] > inv[1] > inv[2] == 0
+    # at the pilot's own size the projection is the pilot's own interval, near enough
+    rates = review_conversion_rates(world).set_index(["offense_type", "stage"])
+    own = plan_review(world, sizes=(150,)).set_index(["offense_type", "stage"])
+    got = own.loc[("ALL", "investigation"), "half_width"]
+    half = (rates.loc[("ALL", "investigation"), "ci_high"]
+            - rates.loc[("ALL", "investigation"), "ci_low"]) / 2
+    assert got == pytest.approx(half, rel=0.05)

@@ -18,6 +18,7 @@ _EXPORTS = {
     "review_conversion_rates": "linkage.review.estimates",
     "review_error_rates": "linkage.review.estimates",
     "review_weights": "linkage.review.estimates",
+    "plan_review": "linkage.review.planning",
     "publish_review_rates": "linkage.review.estimates",
     "simulate_review": "linkage.review.reviewer",
     "write_review_page": "linkage.review.page",

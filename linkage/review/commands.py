@@ -142,3 +142,32 @@ def simulate(ctx: click.Context, db_path: Path, sheet: Path, out: Path, error_ra
     with connect(db_path, read_only=True) as con:
         simulate_review(con, sheet, out, error_rate=error_rate, seed=seed)
     echo(ctx, f"wrote {out}")
+
+
+@review.command("plan")
+@_DB
+@click.option("--sizes", default="200,500,1000,2000", show_default=True,
+              help="Review sizes to project, comma-separated.")
+@click.option("--follow-up-days", type=click.IntRange(min=0), default=365, show_default=True)
+@quiet_option
+@click.pass_context
+@handle_errors
+def plan(ctx: click.Context, db_path: Path, sizes: str, follow_up_days: int) -> None:
+    """From a pilot review, the 95% half-width of each overall corrected rate at other
+    review sizes (same design): how many referrals to review for +/- X pp.
+
+    Example:
+
+        linkage review plan --db study.duckdb --sizes 200,500,1000,2000
+    """
+    from linkage.db import connect
+    from linkage.review.planning import format_plan, plan_review
+
+    try:
+        grid = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"whole numbers separated by commas, got {sizes!r}",
+                                 param_hint="--sizes") from None
+    with connect(db_path) as con:
+        table = plan_review(con, sizes=grid, follow_up_days=follow_up_days)
+    echo(ctx, format_plan(table))
