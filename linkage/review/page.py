@@ -39,7 +39,11 @@ def _items(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 
 def _text(value: object) -> str:
-    return "" if value is None or value != value else str(value)  # NaN != NaN
+    if value is None or value != value:  # NaN != NaN; NaT too
+        return ""
+    if hasattr(value, "strftime"):  # dates as the CSV writes them
+        return value.strftime("%Y-%m-%d")
+    return str(value)
 
 
 def write_review_page(con: duckdb.DuckDBPyConnection, out: str | Path, *,
