@@ -259,3 +259,22 @@ def test_the_plan_narrows_with_the_review_size_and_a_census_is_exact(world, tmp_
     half = (rates.loc[("ALL", "investigation"), "ci_high"]
             - rates.loc[("ALL", "investigation"), "ci_low"]) / 2
     assert got == pytest.approx(half, rel=0.05)
+
+
+def test_the_simulated_reviewer_errs_at_its_rate(world, tmp_path):
+    draw_sample(world, 200, tmp_path / "r.csv", seed=2)
+    truth = dict(world.sql("select referral_id, case_id from truth_links").fetchall())
+
+    def wrong_share(error_rate: float) -> float:
+        simulate_review(world, tmp_path / "r.csv", tmp_path / "l.csv",
+                        error_rate=error_rate, seed=2)
+        verdict: dict[str, str] = {}
+        for r in _rows(tmp_path / "l.csv"):
+            verdict.setdefault(r["referral_id"], "")
+            if r["decision"] == "match":
+                verdict[r["referral_id"]] = r["case_id"]
+        return np.mean([verdict[ref] != truth.get(ref, "") for ref in verdict])
+
+    assert wrong_share(0.0) == 0
+    assert wrong_share(1.0) > 0.9  # only a referral with neither case nor candidate is safe
+    assert 0.1 < wrong_share(0.2) < 0.3
