@@ -19,7 +19,16 @@ _DB = click.option("--db", "db_path", type=click.Path(path_type=Path, exists=Tru
 
 @click.group()
 def review() -> None:
-    """Clerical review: a designed sample of referrals whose labels measure linkage error."""
+    """Clerical review: a designed sample of referrals whose labels measure linkage error.
+
+    Example:
+
+        linkage review sample --db study.duckdb --size 500 --out review.csv
+
+        linkage review import --db study.duckdb --labels review.csv
+
+        linkage review rates --db study.duckdb
+    """
 
 
 @review.command("sample")
