@@ -165,7 +165,8 @@ def main() -> None:
             print(f"{world} replicate {i + 1}: {time.perf_counter() - t0:.0f} s",
                   file=sys.stderr)
     frame = pd.DataFrame(rows)
-    frame.to_csv(args.work / f"review_rows_e{args.error_rate}.csv", index=False)
+    frame.to_csv(args.work / f"review_rows_size{args.size}_e{args.error_rate}.csv",
+                 index=False)
     print(f"scale {args.scale}, {args.replicates} replicate(s) per world, {args.draws} review "
           f"draws of {args.size} referrals each, reviewer error rate {args.error_rate}; "
           "figures in pp, over every (replicate, draw)")
