@@ -25,6 +25,7 @@ from linkage._cli import (
     run_main,
 )
 from linkage.defaults import DEFAULT_SEED, SIMULATION_SEED
+from linkage.review.commands import review
 
 log = logging.getLogger("linkage")
 
@@ -439,6 +440,9 @@ def scenarios() -> None:
     width = max(len(name) for name, _ in listed)
     for name, description in listed:
         click.echo(f"{name:<{width}}  {description}")
+
+
+main.add_command(review)
 
 
 def entry() -> None:

@@ -87,3 +87,10 @@ class BackendError(ToolkitError):
     or Java): names what is missing and how to install it."""
 
     exit_code = 9
+
+
+class ReviewError(ToolkitError):
+    """A clerical-review labels file (or the review sample it answers) is invalid: names the
+    file, the line and the rule it breaks, never an identifier's value."""
+
+    exit_code = 10

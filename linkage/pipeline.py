@@ -109,6 +109,29 @@ EVALUATION: tuple[Step, ...] = _steps(
 )
 """Linkage quality against the truth (synthetic data only)."""
 
+REVIEW_SAMPLE: tuple[Step, ...] = _steps(
+    "review",
+    "review/review_frame.sql",
+    "review/review_strata.sql",
+    "review/review_sample.sql",
+    "review/review_sheet.sql",
+)
+"""``linkage review sample``: every referral with its stratum (offense type x the band of
+its best match probability), the allocation, the drawn referrals and the rows a reviewer
+reads (each sampled referral beside its candidate cases)."""
+
+REVIEW_LABELS: tuple[Step, ...] = _steps("review", "review/review_labels.sql")
+"""``linkage review import``: the reviewer's decisions, validated against the sheet."""
+
+REVIEW_ESTIMATES: tuple[Step, ...] = _steps(
+    "review",
+    "review/review_outcomes.sql",
+    "review/review_error_rates.sql",
+    "review/review_conversion_rates.sql",
+)
+"""Design-weighted estimates from the labels: false- and missed-link rates, and the
+review-corrected conversion rates per offense type and stage."""
+
 ESTIMATION_INPUTS: tuple[Step, ...] = _steps(
     "estimation",
     "intermediate/rates_referrals.sql",
@@ -147,12 +170,15 @@ RUN_ORDER: tuple[tuple[str, tuple[Step, ...]], ...] = (
     ("pseudonymise", PSEUDONYMISE),
     ("linking", LINKING),
     ("evaluation", EVALUATION),
+    ("review_sample", REVIEW_SAMPLE),
+    ("review_labels", REVIEW_LABELS),
+    ("review_estimates", REVIEW_ESTIMATES),
     ("estimation_inputs", ESTIMATION_INPUTS),
     ("estimation", ESTIMATION),
     ("comparisons", COMPARISONS),
 )
 """Every step group in the order a study runs them (a study runs one of the two stagings;
-``pseudonymise`` is its own command)."""
+``pseudonymise`` and the review steps are their own commands)."""
 
 _BY_FILE: dict[str, Step] = {s.file: s for _, group in RUN_ORDER for s in group}
 

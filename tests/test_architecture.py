@@ -12,7 +12,8 @@ from linkage import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "linkage"
-STAGES = ("generation", "ingest", "quality", "linking", "estimation", "reporting")
+STAGES = ("generation", "ingest", "quality", "linking", "review", "estimation",
+          "reporting")
 """In run order: a stage may import the stages before it, never one after it."""
 COMPOSERS = ("linkage.study", "linkage.simulate", "linkage.cli")
 MAX_MODULE_LINES = 450

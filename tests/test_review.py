@@ -1,0 +1,280 @@
+"""The review sample's design and the estimates from its labels, on a small world in SQL."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from review_world import N_REFERRALS, make_world
+
+from linkage.cli import main
+from linkage.db import connect
+from linkage.review import (
+    draw_sample,
+    import_labels,
+    review_conversion_rates,
+    review_error_rates,
+    review_weights,
+    simulate_review,
+)
+from linkage.review.columns import CLEAR_FORM, PSEUDO_FORM, sheet_columns
+from linkage.review.design import allocate
+from linkage.review.estimates import STAGES, _Design
+
+
+@pytest.fixture()
+def world() -> duckdb.DuckDBPyConnection:
+    return make_world(connect())
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_inclusion_probabilities_sum_to_the_population_they_represent(world, tmp_path):
+    draw_sample(world, 150, tmp_path / "r.csv", seed=3)
+    # every referral is in exactly one stratum; the weights 1/pi of each stratum's sampled
+    # referrals add up to its size, and over all strata to the number of referrals
+    per_stratum = world.sql("""
+        select s.n_population, sum(1 / p.inclusion_probability), count(*), s.n_sample
+        from review_sample as p
+        join review_strata as s using (offense_type, band)
+        group by all
+    """).fetchall()
+    for n_pop, weights, n_drawn, n_sample in per_stratum:
+        assert weights == pytest.approx(n_pop, rel=1e-12)
+        assert n_drawn == n_sample
+    total = world.sql("select sum(1 / inclusion_probability) from review_sample").fetchall()
+    assert total[0][0] == pytest.approx(N_REFERRALS, rel=1e-12)
+    by_offense = dict(world.sql("select offense_type, sum(1 / inclusion_probability)"
+                                " from review_sample group by all").fetchall())
+    assert by_offense == pytest.approx({"a": 400, "b": 150, "c": 50}, rel=1e-12)
+    # and the inclusion probabilities over the whole frame add up to the sample size
+    expected_n = world.sql("select sum(s.inclusion_probability) from review_frame"
+                           " join review_strata as s using (offense_type, band)").fetchall()
+    assert expected_n[0][0] == pytest.approx(150)
+    assert world.sql("select count(*) from review_frame").fetchall()[0][0] == N_REFERRALS
+
+
+def test_allocation_favours_uncertain_bands_and_rare_offenses(world, tmp_path):
+    draw_sample(world, 150, tmp_path / "r.csv", seed=3)
+    pi = dict(((o, b), p) for o, b, p in world.sql(
+        "select offense_type, band, inclusion_probability from review_strata").fetchall())
+    assert pi[("a", "0.1-0.5")] > pi[("a", "none")]  # near the threshold over no candidate
+    per_offense = dict(world.sql("select offense_type, sum(n_sample) / sum(n_population)"
+                                 " from review_strata group by all").fetchall())
+    assert per_offense["c"] > per_offense["b"] > per_offense["a"]  # sqrt allocation
+    assert world.sql("select min(n_sample) from review_strata").fetchall()[0][0] >= 2
+
+
+def test_allocation_is_exact_and_capped() -> None:
+    assert sum(allocate([10, 20, 30], [1.0, 5.0, 2.0], 25)) == 25
+    assert allocate([1, 2], [9.0, 9.0], 50) == [1, 2]
+    assert allocate([40, 40], [0.0, 0.0], 10, minimum=0) == [5, 5]
+
+
+def test_the_sheet_has_every_candidate_a_blank_row_and_no_scores(world, tmp_path):
+    summary = draw_sample(world, 100, tmp_path / "r.csv", seed=5, max_candidates=1)
+    rows = _rows(tmp_path / "r.csv")
+    assert list(rows[0]) == sheet_columns()
+    assert {r["decision"] for r in rows} == {""}
+    assert {r["identifier_form"] for r in rows} == {CLEAR_FORM}
+    assert len({r["review_id"] for r in rows}) == summary.n_sampled == 100
+    per_review = {}
+    for r in rows:
+        per_review.setdefault(r["review_id"], []).append(r["case_id"])
+    assert all(len(cases) == 1 for cases in per_review.values())  # max_candidates=1
+    blanks = world.sql("select count(*) from review_sample where n_candidates = 0"
+                       ).fetchall()[0][0]
+    assert sum(1 for r in rows if r["case_id"] == "") == blanks > 0
+    assert "match_probability" not in rows[0]  # the reviewer is blind to the model
+
+
+def test_the_same_seed_draws_the_same_file(world, tmp_path):
+    draw_sample(world, 80, tmp_path / "a.csv", seed=9)
+    draw_sample(world, 80, tmp_path / "b.csv", seed=9)
+    draw_sample(world, 80, tmp_path / "c.csv", seed=10)
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert (tmp_path / "a.csv").read_bytes() != (tmp_path / "c.csv").read_bytes()
+
+
+def test_pseudonymised_input_gives_tokens_and_says_so(tmp_path):
+    con = make_world(connect(), pseudonymised=True)
+    draw_sample(con, 50, tmp_path / "r.csv", seed=1)
+    rows = _rows(tmp_path / "r.csv")
+    assert {r["identifier_form"] for r in rows} == {PSEUDO_FORM}
+    names = {r["referral_last_name"] for r in rows}
+    assert not any(n.startswith("family") for n in names)
+    assert all(len(n) == 32 for n in names)  # the tokens, not the names
+    assert all(len(r["referral_dob"]) == 32 for r in rows)  # the dob token
+
+
+def _truth_error_rates(con: duckdb.DuckDBPyConnection) -> tuple[float, float]:
+    flr = con.sql("select avg((t.case_id is distinct from l.case_id)::int) from links as l"
+                  " left join truth_links as t using (referral_id)").fetchall()[0][0]
+    mlr = con.sql("select avg((t.case_id is distinct from l.case_id)::int) from truth_links"
+                  " as t left join links as l using (referral_id)").fetchall()[0][0]
+    return flr, mlr
+
+
+def _truth_rates(con: duckdb.DuckDBPyConnection, follow_up: int) -> dict[str, float]:
+    end = con.sql("select greatest(max(opened_at), max(arrested_at), max(charged_at),"
+                  " max(convicted_at)) from raw_case_outcomes").fetchall()[0][0]
+    cols = {"investigation": "opened_at", "arrest": "arrested_at", "charge": "charged_at",
+            "conviction": "convicted_at"}
+    out = {}
+    for stage, col in cols.items():
+        out[stage] = con.sql(f"""
+            select avg(coalesce(c.investigated and c.{col}
+                                <= cast(r.referred_at as date) + {follow_up}, false)::int)
+            from raw_referrals as r
+            left join truth_links as t using (referral_id)
+            left join raw_case_outcomes as c on c.case_id = t.case_id
+            where cast(r.referred_at as date) + {follow_up} <= $end
+        """, params={"end": end}).fetchall()[0][0]
+    return out
+
+
+def test_a_census_review_reproduces_the_truth_exactly(world, tmp_path):
+    draw_sample(world, 10_000, tmp_path / "r.csv", seed=1)
+    assert world.sql("select min(inclusion_probability) from review_strata").fetchall() == [(1,)]
+    simulate_review(world, tmp_path / "r.csv", tmp_path / "l.csv", seed=1)
+    import_labels(world, tmp_path / "l.csv")
+    errors = review_error_rates(world).set_index(["offense_type", "rate"])
+    flr, mlr = _truth_error_rates(world)
+    assert 0 < flr < 1 and 0 < mlr < 1  # the world has both kinds of error
+    assert errors.loc[("ALL", "false_link"), "estimate"] == pytest.approx(flr, abs=1e-12)
+    assert errors.loc[("ALL", "missed_link"), "estimate"] == pytest.approx(mlr, abs=1e-12)
+    assert (errors["ci_low"] == errors["estimate"]).all()  # no sampling error in a census
+    rates = review_conversion_rates(world, follow_up_days=120).set_index(
+        ["offense_type", "stage"])
+    truth = _truth_rates(world, 120)
+    for stage in STAGES:
+        row = rates.loc[("ALL", stage)]
+        assert row["estimate"] == pytest.approx(truth[stage], abs=1e-12)
+        assert row["ci_low"] == row["ci_high"] == row["estimate"]
+    assert any(rates.loc[("ALL", s), "linked_estimate"] != truth[s] for s in STAGES)
+
+
+def test_a_sample_review_brackets_the_truth(world, tmp_path):
+    draw_sample(world, 200, tmp_path / "r.csv", seed=4)
+    simulate_review(world, tmp_path / "r.csv", tmp_path / "l.csv", seed=4)
+    import_labels(world, tmp_path / "l.csv")
+    errors = review_error_rates(world, publish=True).set_index(["offense_type", "rate"])
+    flr, mlr = _truth_error_rates(world)
+    for rate, truth in (("false_link", flr), ("missed_link", mlr)):
+        row = errors.loc[("ALL", rate)]
+        assert row["ci_low"] < row["ci_high"]
+        assert row["ci_low"] - 0.05 <= truth <= row["ci_high"] + 0.05  # loose: one draw
+    assert world.sql("select count(*) from review_error_rates").fetchall()[0][0] == len(errors)
+
+
+def test_review_weights_add_up_to_each_stratum(world, tmp_path):
+    draw_sample(world, 90, tmp_path / "r.csv", seed=8)
+    simulate_review(world, tmp_path / "r.csv", tmp_path / "l.csv", seed=8)
+    rows = list(csv.DictReader((tmp_path / "l.csv").open(encoding="utf-8")))
+    matched = {r["review_id"] for r in rows if r["decision"] == "match"}
+    picked = sorted({r["review_id"] for r in rows} - matched)[:5]  # five left unsure
+    for r in rows:
+        if r["review_id"] in picked:
+            r["decision"] = "unsure"
+    with (tmp_path / "u.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    import_labels(world, tmp_path / "u.csv")
+    weights = review_weights(world)
+    assert (weights.loc[weights["review_id"].isin(picked), "weight"] == 0).all()
+    strata = world.sql("select offense_type, band, n_population from review_strata").df()
+    got = weights.groupby(["offense_type", "band"])["weight"].sum()
+    for row in strata.itertuples():
+        if (row.offense_type, row.band) in got.index:
+            assert got[(row.offense_type, row.band)] == pytest.approx(row.n_population)
+    errors = review_error_rates(world).set_index(["offense_type", "rate"])
+    assert errors.loc[("ALL", "false_link"), "n_unsure"] == 5
+
+
+def test_an_unsure_referral_passes_its_weight_to_its_stratum() -> None:
+    # two strata of 4 and 2 referrals, all sampled; one unsure referral in the first
+    d = _Design(stratum=np.array([0, 0, 0, 0, 1, 1]), n_pop=np.array([4.0, 2.0]),
+                resolved=np.array([True, True, True, False, True, True]),
+                r_h=np.array([3.0, 2.0]))
+    z = np.array([1.0, 0.0, 1.0, 1.0, 1.0, 0.0])
+    total, var, census = d.total(z, np.ones(6, dtype=bool))
+    assert total == pytest.approx(4 / 3 * 2 + 1)
+    # stratum 0: s^2 = 1/3, N^2 (1 - r/N) s^2 / r = 16 * 0.25 / 3 / 3; stratum 1 is a census
+    assert var == pytest.approx(16 * 0.25 * (1 / 3) / 3)
+    assert not census
+
+
+def test_the_review_commands_end_to_end(tmp_path):
+    db = tmp_path / "study.duckdb"
+    make_world(connect(db)).close()
+    runner = CliRunner()
+    sample = runner.invoke(main, ["review", "sample", "--db", str(db), "--size", "60",
+                                  "--out", str(tmp_path / "r.csv"), "--seed", "2",
+                                  "--html", str(tmp_path / "r.html")])
+    assert sample.exit_code == 0, sample.output
+    assert "sampled 60 of 600 referrals" in sample.output
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "RV000001" in page and "record-level identifiers" in page
+    assert "<script" not in page and "http" not in page  # offline
+    answered = runner.invoke(main, ["review", "simulate", "--db", str(db), "--sheet",
+                                    str(tmp_path / "r.csv"), "--out", str(tmp_path / "l.csv"),
+                                    "--error-rate", "0.1"])
+    assert answered.exit_code == 0, answered.output
+    imported = runner.invoke(main, ["review", "import", "--db", str(db), "--labels",
+                                    str(tmp_path / "l.csv")])
+    assert imported.exit_code == 0, imported.output
+    assert "for 60 sampled referrals" in imported.output
+    rates = runner.invoke(main, ["review", "rates", "--db", str(db)])
+    assert rates.exit_code == 0, rates.output
+    assert "false-link rate" in rates.output and "corrected" in rates.output
+    planned = runner.invoke(main, ["review", "plan", "--db", str(db), "--sizes", "100,600"])
+    assert planned.exit_code == 0, planned.output
+    assert "arrest (+/- pp)" in planned.output and "600" in planned.output
+    with connect(db, read_only=True) as con:
+        assert con.sql("select count(*) from review_conversion_rates").fetchall()[0][0] == 16
+
+
+def test_the_plan_narrows_with_the_review_size_and_a_census_is_exact(world, tmp_path):
+    from linkage.review import plan_review
+
+    draw_sample(world, 150, tmp_path / "r.csv", seed=6)
+    simulate_review(world, tmp_path / "r.csv", tmp_path / "l.csv", seed=6)
+    import_labels(world, tmp_path / "l.csv")
+    plan = plan_review(world, sizes=(100, 300, N_REFERRALS)).set_index(
+        ["offense_type", "stage", "n_review"])["half_width"]
+    inv = [plan[("ALL", "investigation", n)] for n in (100, 300, N_REFERRALS)]
+    assert inv[0] > inv[1] > inv[2] == 0
+    # at the pilot's own size the projection is the pilot's own interval, near enough
+    rates = review_conversion_rates(world).set_index(["offense_type", "stage"])
+    own = plan_review(world, sizes=(150,)).set_index(["offense_type", "stage"])
+    got = own.loc[("ALL", "investigation"), "half_width"]
+    half = (rates.loc[("ALL", "investigation"), "ci_high"]
+            - rates.loc[("ALL", "investigation"), "ci_low"]) / 2
+    assert got == pytest.approx(half, rel=0.05)
+
+
+def test_the_simulated_reviewer_errs_at_its_rate(world, tmp_path):
+    draw_sample(world, 200, tmp_path / "r.csv", seed=2)
+    truth = dict(world.sql("select referral_id, case_id from truth_links").fetchall())
+
+    def wrong_share(error_rate: float) -> float:
+        simulate_review(world, tmp_path / "r.csv", tmp_path / "l.csv",
+                        error_rate=error_rate, seed=2)
+        verdict: dict[str, str] = {}
+        for r in _rows(tmp_path / "l.csv"):
+            verdict.setdefault(r["referral_id"], "")
+            if r["decision"] == "match":
+                verdict[r["referral_id"]] = r["case_id"]
+        return np.mean([verdict[ref] != truth.get(ref, "") for ref in verdict])
+
+    assert wrong_share(0.0) == 0
+    assert wrong_share(1.0) > 0.9  # only a referral with neither case nor candidate is safe
+    assert 0.1 < wrong_share(0.2) < 0.3
