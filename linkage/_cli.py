@@ -18,7 +18,7 @@ from linkage.errors import ToolkitError
 EXIT_CODES_HELP = """Exit codes: 0 ok, 2 bad command-line usage, 3 bad scenario or configuration,
 4 input violates the data contract, 5 data-quality gate failed, 6 linkage model failed,
 7 output cannot be written, 8 pseudonymisation key missing or too short, 9 backend
-unavailable (--backend spark without pyspark or Java), 10 review labels file invalid,
+unavailable (--backend spark without pyspark or Java), 11 review labels file invalid,
 1 internal error."""
 
 

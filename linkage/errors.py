@@ -93,4 +93,4 @@ class ReviewError(ToolkitError):
     """A clerical-review labels file (or the review sample it answers) is invalid: names the
     file, the line and the rule it breaks, never an identifier's value."""
 
-    exit_code = 10
+    exit_code = 11
