@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import duckdb
 
 from linkage import pipeline
+from linkage.errors import BusyError, OutputError
 from linkage.resources import sql_dir
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ def connect(
         >>> con.sql("select 1").fetchall()
         [(1,)]
     """
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = _open(path, read_only=read_only)
     threads = threads or _env_int("LINKAGE_THREADS")
     if threads:
         con.execute(f"set threads = {int(threads)}")
@@ -66,6 +68,22 @@ def connect(
     # Progress bars are ours (rich), not DuckDB's.
     con.execute("set enable_progress_bar = false")
     return con
+
+
+def _open(path: str | Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect`` with a file another process holds, or cannot be opened, as a
+    one-line ``BusyError`` / ``OutputError`` instead of DuckDB's IO exception."""
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            holder = re.search(r"PID (\d+)", text)
+            by = f" (process {holder.group(1)})" if holder else ""
+            raise BusyError(f"database {path} is in use by another process{by}; wait for it "
+                            "to finish") from None
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise OutputError(f"cannot open database {path}: {first}") from None
 
 
 def _env_int(name: str) -> int | None:
