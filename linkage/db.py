@@ -65,8 +65,10 @@ def connect(
     memory_limit = memory_limit or os.environ.get("LINKAGE_MEMORY_LIMIT")
     if memory_limit:
         con.execute(f"set memory_limit = {quote_literal(memory_limit)}")
-    # Progress bars are ours (rich), not DuckDB's.
+    # Progress bars are ours (rich), not DuckDB's. Timestamps are UTC whatever the machine's
+    # zone: a naive input timestamp is read as UTC and a timestamptz shown in UTC.
     con.execute("set enable_progress_bar = false")
+    con.execute("set TimeZone = 'UTC'")
     return con
 
 

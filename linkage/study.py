@@ -29,12 +29,12 @@ from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError, OutputError
 from linkage.generation import Scenario, load_scenario
 from linkage.linking import BACKENDS
+from linkage.memory import check_memory
 from linkage.outputs import atomic_folder
 from linkage.summaries import StudyManifest
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SCALE = 0.02  # the default `linkage run` (about half a minute on 2 cores)
 RAW_SUITES = ("raw_tips", "raw_referrals", "raw_case_outcomes")
 LINK_SUITES = ("stg_referrals", "stg_case_outcomes", "links")
 OUTPUT_FILES = ("report.html", "report.md", "conversion_rates.csv", "links.parquet",
@@ -48,7 +48,7 @@ class StudyConfig:
 
     Attributes:
         scenario: a shipped scenario name or a TOML path (ignored with ``input``).
-        scale: share of national volume (None = ``DEFAULT_SCALE``).
+        scale: share of national volume (None = the scenario's ``scale``).
         seed: random seed (None = the scenario's).
         input: a folder or DuckDB file of the user's own tables; None = generate.
         out: the output folder (replaced atomically).
@@ -180,7 +180,9 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
     _check_paths(config)
     progress = on_progress or (lambda step, frac: None)
     scenario = None if config.input else load_scenario(
-        config.scenario, scale=config.scale or DEFAULT_SCALE, seed=config.seed)
+        config.scenario, scale=config.scale, seed=config.seed)
+    if scenario is not None:  # a user's data: its size is known only once it is read
+        check_memory(scenario.scale)
     names = (["generate"] if scenario else []) + ["load", "validate", "link", "evaluate",
                                                  "estimate", "report"]
     st = _Stages(names, progress)
