@@ -172,6 +172,7 @@ def namespaces(tmp_path: Path) -> None:
         pytest.skip("user and mount namespaces unavailable (unshare -rm)")
 
 
+@pytest.mark.slow
 def test_a_read_only_output_location_is_refused_before_any_work(
     tmp_path: Path, namespaces: None
 ) -> None:
@@ -185,6 +186,7 @@ def test_a_read_only_output_location_is_refused_before_any_work(
         assert time.perf_counter() - start < 60, cmd  # no study ran first
 
 
+@pytest.mark.slow
 def test_a_full_output_location_is_exit_7_and_leaves_nothing_behind(
     tmp_path: Path, namespaces: None
 ) -> None:
