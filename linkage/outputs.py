@@ -8,6 +8,7 @@ import errno
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -128,8 +129,11 @@ def atomic_folder(out: str | Path) -> Iterator[Path]:
 @contextmanager
 def _atomic_folder(out: str | Path) -> Iterator[Path]:
     # Absolute, so that `--out .` names the current folder (refused unless ours), not ''.
-    out = check_replaceable(Path(os.path.abspath(out)))
-    partial = out.parent / f".{out.name}.partial"
+    out = Path(os.path.abspath(out))
+    partial, old = out.parent / f".{out.name}.partial", out.parent / f".{out.name}.old"
+    if not out.exists() and (old / MARKER).is_file():
+        old.rename(out)  # a run killed with kill -9 between its two renames: undo the first
+    check_replaceable(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(partial, ignore_errors=True)  # left by a run killed with kill -9
@@ -147,18 +151,34 @@ def _atomic_folder(out: str | Path) -> Iterator[Path]:
         if full:
             raise OutputError(f"cannot write {out}: {full}") from None
         raise
-    old = out.parent / f".{out.name}.old"
     shutil.rmtree(old, ignore_errors=True)
+    with _signals_held():
+        try:
+            if out.exists():
+                out.rename(old)
+            partial.rename(out)
+        except OSError as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            if old.exists() and not out.exists():
+                old.rename(out)
+            raise OutputError(f"cannot replace {out}: {exc.strerror or exc}") from None
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the block runs (delivered after it), so an
+    interrupt cannot fall between the two renames that swap an output folder."""
+    held = {signal.SIGINT, signal.SIGTERM}
     try:
-        if out.exists():
-            out.rename(old)
-        partial.rename(out)
-    except OSError as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        if old.exists() and not out.exists():
-            old.rename(out)
-        raise OutputError(f"cannot replace {out}: {exc.strerror or exc}") from None
-    shutil.rmtree(old, ignore_errors=True)
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask on this platform
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _disk_full(exc: BaseException) -> str | None:

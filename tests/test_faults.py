@@ -393,3 +393,17 @@ def test_the_scenario_scale_is_the_run_scale(tmp_path: Path,
                        (["--scenario", str(path), "--scale", "0.004"], 0.004)):
         result = CliRunner().invoke(main, ["run", *args, "--out", str(tmp_path / "o")])
         assert result.exit_code == 3 and seen[-1] == want, result.output
+
+
+def test_an_output_left_aside_by_a_killed_swap_is_put_back(
+    tmp_path: Path, earlier: tuple[Path, dict[str, str]]
+) -> None:
+    """kill -9 between the two renames leaves the earlier output as ``.out.old`` and no
+    ``out``: the next run puts it back first, so a failing run still leaves it in place."""
+    from linkage.outputs import atomic_folder
+
+    out, before = earlier
+    out.rename(tmp_path / ".out.old")
+    with pytest.raises(RuntimeError), atomic_folder(out):
+        raise RuntimeError("the next run fails")
+    assert tree_hash(out) == before and leftovers(tmp_path) == []
