@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -97,8 +98,9 @@ def output_lock(target: str | Path) -> Iterator[Path]:
         os.close(fd)
     try:
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}: "
-                      f"{' '.join(sys.argv[:2])}\n".encode(), 0)
+        started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, {Path(sys.argv[0]).name} "
+                      f"started {started}\n".encode(), 0)
         yield path
     finally:
         with suppress(OSError):
@@ -121,15 +123,15 @@ def atomic_folder(out: str | Path) -> Iterator[Path]:
         >>> with atomic_folder("/tmp/atomic-doc") as tmp:
         ...     _ = (tmp / "a.txt").write_text("new")
     """
+    # Absolute, so that `--out .` names the current folder (refused unless ours), not ''.
+    out = Path(os.path.abspath(out))
     with output_lock(out):
         with _atomic_folder(out) as partial:
             yield partial
 
 
 @contextmanager
-def _atomic_folder(out: str | Path) -> Iterator[Path]:
-    # Absolute, so that `--out .` names the current folder (refused unless ours), not ''.
-    out = Path(os.path.abspath(out))
+def _atomic_folder(out: Path) -> Iterator[Path]:
     partial, old = out.parent / f".{out.name}.partial", out.parent / f".{out.name}.old"
     if not out.exists() and (old / MARKER).is_file():
         old.rename(out)  # a run killed with kill -9 between its two renames: undo the first
