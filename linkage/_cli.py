@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from linkage.errors import ToolkitError
+from linkage.errors import ConfigError, ToolkitError
 
 EXIT_CODES_HELP = """Exit codes: 0 ok, 2 bad command-line usage, 3 bad scenario or configuration,
 4 input violates the data contract, 5 data-quality gate failed, 6 linkage model failed,
@@ -81,12 +81,29 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
                     click.echo(f"interrupted ({signal.Signals(signum).name}): nothing was "
                                "written; earlier outputs are unchanged", err=True)
                     sys.exit(128 + signum)
+                if _out_of_memory(exc):
+                    click.echo("error: out of memory: choose a smaller --scale, or give DuckDB "
+                               "a cap it can spill under (LINKAGE_MEMORY_LIMIT=4GB); nothing "
+                               "was written", err=True)
+                    sys.exit(ConfigError.exit_code)
                 if isinstance(exc, ToolkitError):
                     click.echo(f"error: {exc}", err=True)
                     sys.exit(exc.exit_code)
                 raise
 
     return wrapper
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it wraps) is Python's or DuckDB's out-of-memory error."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, MemoryError) or "Out of Memory Error" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def quiet_splink(record: logging.LogRecord) -> bool:

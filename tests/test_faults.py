@@ -407,3 +407,17 @@ def test_an_output_left_aside_by_a_killed_swap_is_put_back(
     with pytest.raises(RuntimeError), atomic_folder(out):
         raise RuntimeError("the next run fails")
     assert tree_hash(out) == before and leftovers(tmp_path) == []
+
+
+def test_running_out_of_memory_mid_run_is_one_line_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def exhausted(*_args: object, **_kw: object) -> None:
+        try:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate")
+        except duckdb.Error as exc:
+            raise LinkModelError("Splink failed during 'train'") from exc
+
+    monkeypatch.setattr("linkage.study.run_study", exhausted)
+    result = CliRunner().invoke(main, ["run", "--out", str(tmp_path / "s")])
+    assert one_line_error(result, 3).startswith("error: out of memory: choose a smaller")
