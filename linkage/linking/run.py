@@ -221,8 +221,7 @@ def link(
     if model_path is not None:
         model_path = Path(model_path)
         model_path.parent.mkdir(parents=True, exist_ok=True)
-        model_path.write_text(json.dumps(reproducible_model(splink.model), indent=2),
-                              encoding="utf-8")
+        model_path.write_text(json.dumps(reproducible_model(splink.model), indent=2))
 
     timer.step("links")
     build_table(con, "marts/links.sql", {"threshold": threshold})
