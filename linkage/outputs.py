@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -181,6 +182,29 @@ def _signals_held() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
+def scratch_dir(folder: str | Path) -> Iterator[Path]:
+    """Send Python's temporary files (``tempfile``: Splink's work folders among them) into
+    a new ``folder`` for the block, then delete it. Inside a partial output folder, even a
+    run killed with ``kill -9`` leaves them only where the next run clears them.
+
+    Example:
+        >>> import tempfile
+        >>> with scratch_dir("/tmp/scratch-doc") as scratch:
+        ...     tempfile.gettempdir() == str(scratch)
+        True
+    """
+    scratch = Path(folder)
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    previous, tempfile.tempdir = tempfile.tempdir, str(scratch)
+    try:
+        yield scratch
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _disk_full(exc: BaseException) -> str | None:

@@ -30,7 +30,7 @@ from linkage.errors import ConfigError, OutputError
 from linkage.generation import Scenario, load_scenario
 from linkage.linking import BACKENDS
 from linkage.memory import check_memory
-from linkage.outputs import atomic_folder
+from linkage.outputs import atomic_folder, scratch_dir
 from linkage.summaries import StudyManifest
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,8 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
     names = (["generate"] if scenario else []) + ["load", "validate", "link", "evaluate",
                                                  "estimate", "report"]
     st = _Stages(names, progress)
-    with atomic_folder(config.out) as tmp:
+    # Temporary files live inside the partial folder, and are gone before it is renamed.
+    with atomic_folder(config.out) as tmp, scratch_dir(tmp / ".tmp"):
         with connect(tmp / "study.duckdb") as con:
             manifest, summaries = _stages(con, tmp, config, scenario, st)
         # The report opens the finished database read-only, after every stage wrote it.

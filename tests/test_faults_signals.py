@@ -108,3 +108,26 @@ def test_a_second_run_on_the_same_output_is_refused_and_the_first_completes(
     after = tree_hash(out)
     assert {"manifest.json", "timings.json", "report.html", "study.duckdb"} <= set(after)
     assert leftovers(tmp_path) == []
+
+
+def test_kill_9_leaves_temporary_files_only_where_the_next_run_clears_them(
+    tmp_path: Path, earlier: tuple[Path, dict[str, str]]
+) -> None:
+    from linkage.outputs import atomic_folder, lock_path
+
+    out, before = earlier
+    tmp = tmp_path / "tmp"
+    run = Run(out, tmp)
+    run.wait_for("stage link started")
+    time.sleep(DELAY["link"])
+    run.proc.send_signal(signal.SIGKILL)  # no handler, no clean-up
+    assert run.finish().returncode == -signal.SIGKILL
+    assert list(tmp.iterdir()) == []  # Splink's work folder was inside the partial output
+    partial = tmp_path / ".out.partial"
+    assert [p.name for p in (partial / ".tmp").iterdir()]  # ... and is still there
+    assert tree_hash(out) == before
+    with pytest.raises(RuntimeError), atomic_folder(out) as fresh:  # the next run, failing
+        assert fresh == partial and not (partial / ".tmp").exists()  # the old one cleared
+        assert lock_path(out).exists()  # the killed run's lock was free to take
+        raise RuntimeError("stop")
+    assert leftovers(tmp_path) == [] and tree_hash(out) == before
