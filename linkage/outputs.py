@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import shutil
 import signal
@@ -18,6 +19,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from linkage.errors import BusyError, OutputError
+
+log = logging.getLogger(__name__)
 
 MARKER = ".linkage-output"
 """File in every output folder the toolkit wrote: only such a folder (or an empty one) is
@@ -83,6 +86,9 @@ def output_lock(target: str | Path) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP):  # a file system without locks
+                log.warning("cannot lock %s (%s): running unlocked", path, exc.strerror)
+                break
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
             os.close(fd)
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
