@@ -7,38 +7,104 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 import click
 
-from linkage.errors import ToolkitError
+from linkage.errors import ConfigError, ToolkitError
 
 EXIT_CODES_HELP = """Exit codes: 0 ok, 2 bad command-line usage, 3 bad scenario or configuration,
 4 input violates the data contract, 5 data-quality gate failed, 6 linkage model failed,
 7 output cannot be written, 8 pseudonymisation key missing or too short, 9 backend
-unavailable (--backend spark without pyspark or Java), 11 review labels file invalid,
+unavailable (--backend spark without pyspark or Java), 10 output or database in use by
+another run, 11 review labels file invalid, 130/143 interrupted (SIGINT/SIGTERM),
 1 internal error."""
 
 
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C (128 + SIGINT)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """Turn SIGINT and SIGTERM into ``KeyboardInterrupt`` for the block; yield the list of
+    signals received.
+
+    DuckDB stops a running query on the interrupt and raises its own error, which Splink
+    and the stages may wrap (as a model error, say); the list tells the caller the run was
+    stopped, whatever exception reached it. Once a signal arrived, further ones are ignored
+    so that the clean-up (removing partial folders) is not itself cut short.
+
+    Example:
+        >>> with stop_signals() as received:
+        ...     received
+        []
+    """
+    received: list[int] = []
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if received:
+            return
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = {s: signal.signal(s, stop) for s in _STOP_SIGNALS}
+    except ValueError:  # not the main thread: leave signals alone
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command: a ``ToolkitError`` becomes its one line and exit code; SIGINT or
+    SIGTERM during the command becomes one line and exit 128 + the signal (130, 143)."""
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ToolkitError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            # Outputs are written atomically, so an interrupted run left nothing half-done.
-            click.echo("interrupted: nothing was written", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+        with stop_signals() as received:
+            try:
+                return func(*args, **kwargs)
+            except (Exception, KeyboardInterrupt) as exc:
+                if received or isinstance(exc, KeyboardInterrupt):
+                    signum = received[0] if received else signal.SIGINT
+                    # Outputs are written atomically: an interrupted run left nothing
+                    # half-done and earlier outputs as they were.
+                    click.echo(f"interrupted ({signal.Signals(signum).name}): nothing was "
+                               "written; earlier outputs are unchanged", err=True)
+                    sys.exit(128 + signum)
+                if _out_of_memory(exc):
+                    click.echo("error: out of memory: choose a smaller --scale, or give DuckDB "
+                               "a cap it can spill under (LINKAGE_MEMORY_LIMIT=4GB); nothing "
+                               "was written", err=True)
+                    sys.exit(ConfigError.exit_code)
+                if isinstance(exc, ToolkitError):
+                    click.echo(f"error: {exc}", err=True)
+                    sys.exit(exc.exit_code)
+                raise
 
     return wrapper
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it wraps) is Python's or DuckDB's out-of-memory error."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, MemoryError) or "Out of Memory Error" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def quiet_splink(record: logging.LogRecord) -> bool:

@@ -344,7 +344,8 @@ def simulate(ctx: click.Context, scenario: str, scale: float, replicates: int, s
 @click.option("--scenario", default="default", show_default=True, metavar="NAME|PATH",
               help="Scenario to generate (ignored with --input).")
 @click.option("--scale", type=float, default=None,
-              help="Share of national volume (default 0.02: about a minute here).")
+              help="Share of national volume. Default: the scenario's (0.01 for default); "
+                   "a run that would not fit in memory is refused (exit 3).")
 @click.option("--seed", type=int, default=None, help="Random seed (default: the scenario's).")
 @click.option("--input", "source", type=click.Path(path_type=Path), default=None,
               metavar="DIR|FILE", help="Run on your own data instead (no truth).")

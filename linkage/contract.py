@@ -2,6 +2,10 @@
 
 Column names are fixed; extra columns are allowed and carried through. Categorical sets
 (offense types, agencies, states, ...) are whatever the data holds: nothing here lists them.
+
+Time: every timestamp is UTC. An input timestamp with an offset (``2024-03-01T10:00-05:00``)
+is converted to UTC; one without an offset is taken as UTC. No date may be later than the
+day of the load (an extract holds no future dates). A column name may appear once per table.
 """
 
 from __future__ import annotations

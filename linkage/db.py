@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import duckdb
 
 from linkage import pipeline
+from linkage.errors import BusyError, OutputError
 from linkage.resources import sql_dir
 
 log = logging.getLogger(__name__)
@@ -56,16 +58,34 @@ def connect(
         >>> con.sql("select 1").fetchall()
         [(1,)]
     """
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = _open(path, read_only=read_only)
     threads = threads or _env_int("LINKAGE_THREADS")
     if threads:
         con.execute(f"set threads = {int(threads)}")
     memory_limit = memory_limit or os.environ.get("LINKAGE_MEMORY_LIMIT")
     if memory_limit:
         con.execute(f"set memory_limit = {quote_literal(memory_limit)}")
-    # Progress bars are ours (rich), not DuckDB's.
+    # Progress bars are ours (rich), not DuckDB's. Timestamps are UTC whatever the machine's
+    # zone: a naive input timestamp is read as UTC and a timestamptz shown in UTC.
     con.execute("set enable_progress_bar = false")
+    con.execute("set TimeZone = 'UTC'")
     return con
+
+
+def _open(path: str | Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect`` with a file another process holds, or cannot be opened, as a
+    one-line ``BusyError`` / ``OutputError`` instead of DuckDB's IO exception."""
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            holder = re.search(r"PID (\d+)", text)
+            by = f" (process {holder.group(1)})" if holder else ""
+            raise BusyError(f"database {path} is in use by another process{by}; wait for it "
+                            "to finish") from None
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise OutputError(f"cannot open database {path}: {first}") from None
 
 
 def _env_int(name: str) -> int | None:

@@ -73,6 +73,15 @@ class OutputError(ToolkitError):
     exit_code = 7
 
 
+class BusyError(OutputError):
+    """The output folder or study database is in use by another run (names the holder).
+
+    The run that holds it is unaffected; this one stops before doing any work.
+    """
+
+    exit_code = 10
+
+
 class PseudonymKeyError(ToolkitError):
     """The pseudonymisation key is missing, empty or too short.
 

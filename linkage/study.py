@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import platform
@@ -30,16 +29,16 @@ from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError, OutputError
 from linkage.generation import Scenario, load_scenario
 from linkage.linking import BACKENDS
-from linkage.outputs import atomic_folder
+from linkage.memory import check_memory
+from linkage.outputs import atomic_folder, scratch_dir
 from linkage.summaries import StudyManifest
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SCALE = 0.02  # the default `linkage run` (about half a minute on 2 cores)
 RAW_SUITES = ("raw_tips", "raw_referrals", "raw_case_outcomes")
 LINK_SUITES = ("stg_referrals", "stg_case_outcomes", "links")
 OUTPUT_FILES = ("report.html", "report.md", "conversion_rates.csv", "links.parquet",
-                "manifest.json", "study.duckdb")
+                "manifest.json", "timings.json", "study.duckdb")
 Progress = Callable[[str, float], None]
 
 
@@ -49,7 +48,7 @@ class StudyConfig:
 
     Attributes:
         scenario: a shipped scenario name or a TOML path (ignored with ``input``).
-        scale: share of national volume (None = ``DEFAULT_SCALE``).
+        scale: share of national volume (None = the scenario's ``scale``).
         seed: random seed (None = the scenario's).
         input: a folder or DuckDB file of the user's own tables; None = generate.
         out: the output folder (replaced atomically).
@@ -139,6 +138,7 @@ class _Stages:
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         self.progress(name, self.names.index(name) / len(self.names))
+        log.info("stage %s started", name)
         start = time.perf_counter()
         yield
         self.seconds[name] = round(time.perf_counter() - start, 2)
@@ -180,20 +180,25 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
     _check_paths(config)
     progress = on_progress or (lambda step, frac: None)
     scenario = None if config.input else load_scenario(
-        config.scenario, scale=config.scale or DEFAULT_SCALE, seed=config.seed)
+        config.scenario, scale=config.scale, seed=config.seed)
+    if scenario is not None:  # a user's data: its size is known only once it is read
+        check_memory(scenario.scale)
     names = (["generate"] if scenario else []) + ["load", "validate", "link", "evaluate",
                                                  "estimate", "report"]
     st = _Stages(names, progress)
-    with atomic_folder(config.out) as tmp:
+    # Temporary files live inside the partial folder, and are gone before it is renamed.
+    with atomic_folder(config.out) as tmp, scratch_dir(tmp / ".tmp"):
         with connect(tmp / "study.duckdb") as con:
             manifest, summaries = _stages(con, tmp, config, scenario, st)
         # The report opens the finished database read-only, after every stage wrote it.
         with st.stage("report"):
-            write_report(tmp / "study.duckdb", tmp,
-                         manifest=dataclasses.replace(manifest, stage_seconds=dict(st.seconds)))
-        manifest = dataclasses.replace(manifest, stage_seconds=dict(st.seconds))
+            write_report(tmp / "study.duckdb", tmp, manifest=manifest)
         (tmp / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2) + "\n",
                                            encoding="utf-8")
+        # Wall times are the only part of the outputs that differs between identical runs.
+        (tmp / manifest.timings).write_text(json.dumps(
+            {"stage_seconds": st.seconds, "total_seconds": round(sum(st.seconds.values()), 2)},
+            indent=2) + "\n", encoding="utf-8")
     progress("done", 1.0)
     return StudyResult(config.out, manifest, summaries["evaluation"] is not None, st.seconds,
                        summaries)

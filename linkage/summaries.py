@@ -139,7 +139,8 @@ class StudyManifest:
         input: ``"generated"`` or the user's input path.
         scenario: the scenario's parameters (generated data), as plain values.
         quality: every data-quality suite result of the run, in run order.
-        stage_seconds: wall time per stage (the one non-deterministic part).
+        timings: the file beside the manifest holding the wall time per stage, the one
+            part of a run's outputs that differs between identical runs.
     """
 
     input: str
@@ -157,7 +158,7 @@ class StudyManifest:
     generated_truth_counts: Mapping[str, int] = field(default_factory=dict)
     linkage: LinkFacts | None = None
     estimation: EstimateFacts | None = None
-    stage_seconds: Mapping[str, float] = field(default_factory=dict)
+    timings: str = "timings.json"
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON-ready values (``manifest.json``)."""
@@ -181,5 +182,5 @@ class StudyManifest:
             "linkage": None if self.linkage is None else dataclasses.asdict(self.linkage),
             "estimation": (None if self.estimation is None
                            else dataclasses.asdict(self.estimation)),
-            "stage_seconds": dict(self.stage_seconds),
+            "timings": self.timings,
         }

@@ -91,5 +91,6 @@ def test_an_interrupted_run_exits_130_with_one_line(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("linkage.study.run_study", interrupted)
     result = CliRunner().invoke(main, ["run", "--out", str(tmp_path / "s")])
     assert result.exit_code == 130
-    assert result.output.strip().splitlines()[-1] == "interrupted: nothing was written"
+    assert result.output.strip().splitlines()[-1] == ("interrupted (SIGINT): nothing was "
+                                                      "written; earlier outputs are unchanged")
     assert "Traceback" not in result.output

@@ -53,6 +53,12 @@ def _sql_ids(rows: Rows) -> None:
     rows["referrals"][2]["referral_id"] = SQL_IDS[1]
 
 
+def _zones(rows: Rows) -> None:
+    rows["tips"][0]["received_at"] = "2024-01-01T15:00:00Z"
+    rows["referrals"][0]["referred_at"] = "2024-01-01 10:00:00-05:00"
+    rows["referrals"][1]["referred_at"] = "2024-01-06 08:00:00+02:00"
+
+
 def _rewrite(table: str, change: Callable[[bytes], bytes]) -> Callable[[Path], None]:
     def edit(folder: Path) -> None:
         path = folder / f"{table}.csv"
@@ -150,6 +156,14 @@ MATRIX: dict[str, Case] = {
         "{dir}/tips.csv: table tips: line too long: line(s) longer than 2,000,000 bytes "
         "(a huge field?) (1 row(s))"),
     # accepted: data, not SQL; a big field within the limit is carried as is
+    "duplicated-column": Case(None, _rewrite("referrals", lambda d: d.replace(
+        b",phone,", b",email,", 1)), 4, 4, 4, "{dir}/referrals.csv: table referrals, column "
+        "email: duplicated column: column name(s) given more than once: email"),
+    "future-date": Case(_set("referrals", 1, referred_at="2999-01-06 08:00:00"), None, 4, 4, 4,
+        "{dir}/referrals.csv: table referrals, column referred_at: date in the future: "
+        "date(s) after today: an extract holds no future dates (1 row(s))"),
+    # Offsets are converted to UTC: the same instant in two zones is in order.
+    "time-zone-offsets": Case(_zones, None, 0, 0, None, ""),
     "quotes-and-sql-in-ids": Case(_sql_ids, None, 0, 0, None, ""),
     "huge-field": Case(_set("tips", 1, suspect_email="x" * HUGE), None, 0, 0, None, ""),
 }  # fmt: skip
@@ -232,6 +246,10 @@ def _check_loaded(name: str, db: Path) -> None:
             assert got == [(2,)]
             assert con.execute("select count(*) from raw_referrals where referral_id = $id",
                                {"id": SQL_IDS[1]}).fetchall() == [(1,)]  # fmt: skip
+        if name == "time-zone-offsets":
+            got = con.sql("select referral_id, strftime(referred_at, '%Y-%m-%d %H:%M') from "
+                          "raw_referrals order by 1").fetchall()
+            assert got[:2] == [("R1", "2024-01-01 15:00"), ("R2", "2024-01-06 06:00")]
         if name == "huge-field":
             got = con.execute("select max(length(suspect_email)) from raw_tips").fetchall()
             assert got == [(HUGE,)]

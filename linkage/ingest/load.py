@@ -5,8 +5,9 @@ A source is a folder holding ``tips``, ``referrals`` and ``case_outcomes`` (each
 CSV is read with every column as text and parsed with ``try_cast``, so a bad value is
 counted and reported rather than crashing the reader. Text values are trimmed and blanks
 become NULL; booleans accept true/false/t/f/1/0/yes/no in any case; an integer must be
-whole; a timestamp's UTC offset, if any, is dropped (DuckDB's cast). Extra columns are
-carried through as read.
+whole; a timestamp with a UTC offset is converted to UTC, one without is taken as UTC.
+A date after today is refused (an extract holds no future dates), as is a header naming a
+column twice. Extra columns are carried through as read.
 
 Every contract violation of the whole input is collected and raised together as one
 ``ContractError``. Sources are first copied into temp tables (a failed read would abort a
@@ -30,16 +31,19 @@ import duckdb
 
 from linkage.contract import (
     BOOLEAN,
+    DATE,
     INPUT_TABLES,
     INTEGER,
     REFERRALS,
     TEXT,
+    TIMESTAMP,
     TIPS,
     Column,
 )
 from linkage.contract import raw_table_name as raw_name
 from linkage.db import connect, quote_ident, table_exists
 from linkage.errors import ContractError, OutputError
+from linkage.ingest.headers import duplicated_columns
 from linkage.ingest.sources import (
     MAX_LINE_BYTES,
     Input,
@@ -124,6 +128,10 @@ def _stage(con: duckdb.DuckDBPyConnection, inp: Input) -> tuple[list[ContractErr
             msg = f"no table {name} in the DuckDB file"
             return [violation(name, "missing table", msg, file=file)], False
         read, params = f"{_ALIAS}.main.{quote_ident(name)}", None
+    twice = duplicated_columns(file, inp.kind)  # a reader would rename the second one
+    if twice:
+        msg = f"column name(s) given more than once: {', '.join(twice)}"
+        return [violation(name, "duplicated column", msg, twice[0], file)], False
     src, found = _src(name), []
     try:
         con.execute(f"create or replace temp table {src} as select * from {read}", params)
@@ -159,6 +167,8 @@ def _parse(col: Column, src_type: str, ident: str) -> tuple[str, str]:
     if col.dtype == INTEGER and src_type not in _INT_TYPES:  # '2.5' is not an integer
         num = f"try_cast({value} as double)"
         return value, f"case when {num} = floor({num}) then try_cast({value} as bigint) end"
+    if col.dtype == TIMESTAMP and is_text:  # offsets to UTC; naive taken as UTC (session)
+        return value, f"timezone('UTC', try_cast({value} as timestamptz))"
     return value, ident if src_type == col.dtype else f"try_cast({value} as {col.dtype})"
 
 
@@ -209,6 +219,10 @@ def _build_raw(
             checks.append((col, "unparsable value", f"value(s) not parsable as {col.dtype}", bad))
         if col.required:
             checks.append((col, "required value null", "null or empty", f"{value} is null"))
+        if col.dtype in (DATE, TIMESTAMP):  # the session's time zone is UTC
+            msg = "date(s) after today: an extract holds no future dates"
+            checks.append((col, "date in the future", msg,
+                           f"cast({parsed} as date) > current_date"))
         if col.min_value is not None:  # a contract constant, not data
             msg = f"value(s) below the minimum {col.min_value}"
             checks.append((col, "negative value", msg, f"{parsed} < {int(col.min_value)}"))

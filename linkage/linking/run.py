@@ -41,8 +41,10 @@ connection is closed afterwards, dropping them all.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -135,9 +137,25 @@ class LinkSummary:
         paths = []
         for name, html in self.charts.items():
             path = out / f"{name}.html"
-            path.write_text(html, encoding="utf-8")
+            # Altair names each chart's element with a random id: name it for the chart, so
+            # that the same run writes the same bytes.
+            path.write_text(re.sub(r"splink-chart-[0-9a-f]{32}", f"splink-chart-{name}", html),
+                            encoding="utf-8")
             paths.append(path)
         return paths
+
+
+def reproducible_model(model: dict[str, Any]) -> dict[str, Any]:
+    """The saved model with Splink's random ``linker_uid`` (an in-session cache name)
+    replaced by a hash of the rest, so the same run writes the same model file.
+
+    Example:
+        >>> reproducible_model({"linker_uid": "x1y2z3w4", "link_type": "link_only"})
+        {'linker_uid': '137bc189', 'link_type': 'link_only'}
+    """
+    body = {k: v for k, v in model.items() if k != "linker_uid"}
+    uid = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8]
+    return {k: uid if k == "linker_uid" else v for k, v in model.items()}
 
 
 def link(
@@ -203,7 +221,7 @@ def link(
     if model_path is not None:
         model_path = Path(model_path)
         model_path.parent.mkdir(parents=True, exist_ok=True)
-        model_path.write_text(json.dumps(splink.model, indent=2), encoding="utf-8")
+        model_path.write_text(json.dumps(reproducible_model(splink.model), indent=2))
 
     timer.step("links")
     build_table(con, "marts/links.sql", {"threshold": threshold})

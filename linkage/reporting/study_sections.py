@@ -290,7 +290,8 @@ def scenario_section(manifest: StudyManifest | None) -> Section:
     sc = plain.get("scenario")
     facts = [(k, MISSING if plain.get(k) is None else str(plain[k])) for k in ("input", "seed")]
     facts += [(f"version: {k}", v) for k, v in plain.get("versions", {}).items()]
-    facts += [(f"seconds: {k}", num(v, 1)) for k, v in plain.get("stage_seconds", {}).items()]
+    if plain.get("timings"):  # wall times vary between identical runs: kept out of here
+        facts.append(("seconds per stage", f"in {plain['timings']}"))
     sec.blocks.append(_packed(facts, "Run"))
     if sc:
         offenses = sc.get("offense", [])

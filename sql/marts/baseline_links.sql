@@ -58,4 +58,6 @@ final as (
     where rank_in_referral = 1
 )
 
+-- Ordered, so that the stored table is the same for the same inputs at any thread count.
 select * from final
+order by method, referral_id

@@ -1,0 +1,75 @@
+"""A study's memory need, estimated from its scale, checked against what the machine (or
+the process's limits) can give before any work starts.
+
+The estimate is a line through the peaks ``benchmarks/bench_scale.py`` measured for a whole
+``linkage run`` (0.48 GB at 1%, 1.56 GB at 10%, 6.18 GB at the national year), set above
+each of them: a refusal comes before a run that would die half-way with a MemoryError.
+``LINKAGE_SKIP_MEMORY_CHECK=1`` turns the check off.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+from linkage.errors import ConfigError
+
+BASE_GB, PER_SCALE_GB = 1.0, 5.5  # GB; bench_scale peaks: 0.48 @ 0.01, 1.56 @ 0.1, 6.18 @ 1
+
+
+def estimate_gb(scale: float) -> float:
+    """Estimated peak resident memory (GB) of a whole study run at ``scale``.
+
+    Example:
+        >>> round(estimate_gb(1.0), 1)
+        6.5
+    """
+    return BASE_GB + PER_SCALE_GB * scale
+
+
+def available_gb() -> float:
+    """Memory this process may use (GB): the least of the system's available memory, the
+    cgroup limit (containers) and the address-space limit (``ulimit -v``).
+
+    Example:
+        >>> available_gb() > 0
+        True
+    """
+    limits = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                limits.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    for cgroup in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(cgroup).read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit() and int(raw) < 1 << 60:
+            limits.append(int(raw))
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        limits.append(soft)
+    return min(limits) / 1e9 if limits else float("inf")
+
+
+def check_memory(scale: float) -> None:
+    """Refuse a run whose estimated peak exceeds the memory available.
+
+    Raises:
+        ConfigError: the estimate (and what is available), before any work is done.
+
+    Example:
+        >>> check_memory(0.001)
+    """
+    if os.environ.get("LINKAGE_SKIP_MEMORY_CHECK") == "1":
+        return
+    need, have = estimate_gb(scale), available_gb()
+    if need > have:
+        raise ConfigError(
+            f"scale {scale:g} needs about {need:.1f} GB of memory, {have:.1f} GB is "
+            "available: choose a smaller --scale (or set LINKAGE_SKIP_MEMORY_CHECK=1 to try "
+            "anyway)")
