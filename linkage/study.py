@@ -29,6 +29,7 @@ from linkage.db import connect, quote_literal, row_count, table_exists
 from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError, OutputError
 from linkage.generation import Scenario, load_scenario
+from linkage.ingest import load_mapping
 from linkage.linking import BACKENDS
 from linkage.outputs import atomic_folder
 from linkage.summaries import StudyManifest
@@ -57,6 +58,10 @@ class StudyConfig:
         quarantine_tolerance: largest share of case records with out-of-order stage dates
             that is quarantined rather than stopping the run.
         backend: where Splink runs, ``"duckdb"`` or ``"spark"`` (see ``linkage.linking.run``).
+        mapping: a mapping TOML for ``input`` in other column names, formats or values
+            (see ``linkage.ingest.mapping``); None = the contract's names.
+        min_count: small-cell suppression, hide counts below this (0 = off; None = the
+            estimator's default).
 
     Raises:
         ConfigError: a value out of range (names the field and what is allowed).
@@ -74,6 +79,8 @@ class StudyConfig:
     threshold: float | None = None
     quarantine_tolerance: float = 0.01
     backend: str = "duckdb"
+    mapping: Path | None = None
+    min_count: int | None = None
 
     def __post_init__(self) -> None:
         # Frozen: normalise the paths through object.__setattr__, once, here.
@@ -88,10 +95,18 @@ class StudyConfig:
         if not 0 <= self.quarantine_tolerance <= 1:
             problems.append(f"quarantine_tolerance: {self.quarantine_tolerance!r} must be in "
                             "[0, 1]")
+        if self.min_count is not None and self.min_count < 0:
+            problems.append(f"min_count: {self.min_count!r} must be >= 0")
+        if self.mapping is not None and self.input is None:
+            problems.append("mapping: applies to your own data only; give input too")
+        elif self.mapping is not None:
+            object.__setattr__(self, "mapping", Path(self.mapping))
         if self.backend not in BACKENDS:
             problems.append(f"backend: {self.backend!r} must be one of {', '.join(BACKENDS)}")
         if problems:
             raise ConfigError("study configuration: " + "; ".join(problems))
+        if self.mapping is not None:
+            load_mapping(self.mapping)  # a bad mapping fails here, before any work
 
 
 @dataclass
@@ -178,6 +193,7 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
 
     config = config or StudyConfig()
     _check_paths(config)
+    mapping = load_mapping(config.mapping)  # a bad mapping fails before any work
     progress = on_progress or (lambda step, frac: None)
     scenario = None if config.input else load_scenario(
         config.scenario, scale=config.scale or DEFAULT_SCALE, seed=config.seed)
@@ -186,7 +202,7 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
     st = _Stages(names, progress)
     with atomic_folder(config.out) as tmp:
         with connect(tmp / "study.duckdb") as con:
-            manifest, summaries = _stages(con, tmp, config, scenario, st)
+            manifest, summaries = _stages(con, tmp, config, scenario, st, mapping)
         # The report opens the finished database read-only, after every stage wrote it.
         with st.stage("report"):
             write_report(tmp / "study.duckdb", tmp,
@@ -200,10 +216,11 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
 
 
 def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
-            scenario: Scenario | None, st: _Stages) -> tuple[StudyManifest, dict[str, Any]]:
+            scenario: Scenario | None, st: _Stages, mapping: Any,
+            ) -> tuple[StudyManifest, dict[str, Any]]:
     """Every stage before the report, each gated by its suites; the run's manifest."""
     from linkage.estimation import estimate
-    from linkage.ingest import load_input, load_truth, quarantine_stage_dates
+    from linkage.ingest import link_preflight, load_input, load_truth, quarantine_stage_dates
     from linkage.linking import evaluate, has_truth, link
     from linkage.quality import gate
 
@@ -216,12 +233,13 @@ def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
 
             generated = generate(scenario, source, fmt="parquet").counts
     with st.stage("load"):
-        loaded = load_input(source, con)
+        loaded = load_input(source, con, mapping=mapping)
         truth_tables = load_truth(source / "truth", con) if source.is_dir() else []
     with st.stage("validate"):
         quar = quarantine_stage_dates(con, tolerance=config.quarantine_tolerance)
         dq = gate(con, RAW_SUITES)
     with st.stage("link"):
+        preflight = link_preflight(con)
         linked = link(con, threshold=config.threshold, model_path=tmp / "model.json",
                       seed=seed, backend=config.backend)
         dq += gate(con, LINK_SUITES)
@@ -229,7 +247,7 @@ def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
     with st.stage("evaluate"):
         evaluation = evaluate(con) if has_truth(con) else None
     with st.stage("estimate"):
-        estimated = estimate(con, seed=seed)
+        estimated = estimate(con, seed=seed, **_suppression(config.min_count))
         dq += gate(con, ("conversion_rates",))
     _export(con, tmp)
     manifest = StudyManifest(
@@ -248,8 +266,17 @@ def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
         linkage=linked.facts(),
         estimation=estimated.facts(),
     )
-    return manifest, {"link": linked, "evaluation": evaluation, "estimate": estimated,
-                      "quality": dq, "quarantine": quar}
+    return manifest, {"preflight": preflight, "link": linked, "evaluation": evaluation,
+                      "estimate": estimated, "quality": dq, "quarantine": quar}
+
+
+def _suppression(min_count: int | None) -> dict[str, int]:
+    """Estimator arguments for ``--min-count`` (0 turns the denominator rule off too)."""
+    if min_count is None:
+        return {}
+    from linkage.estimation.disclosure import MIN_DENOMINATOR
+
+    return {"suppress_below": min_count, "min_denominator": MIN_DENOMINATOR if min_count else 0}
 
 
 def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -295,6 +322,9 @@ def format_summary(result: StudyResult) -> str:
     secs = sum(result.stage_seconds.values())
     lines = [f"study written to {result.out} in {secs:.0f} s",
              "  " + "  ".join(n for n in OUTPUT_FILES if (result.out / n).exists())]
+    pre = result.summaries.get("preflight")
+    if pre is not None:
+        lines.append(pre.line())
     lk = result.manifest.linkage
     if lk:
         line = (f"linkage: {lk.n_links:,} of {lk.n_referrals:,} referrals linked at "
