@@ -251,7 +251,7 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
     from linkage.estimation import estimate as run_estimate
     from linkage.estimation.disclosure import MIN_DENOMINATOR
     from linkage.quality.suites import gate
-    from linkage.study import headline_table
+    from linkage.study import headline_table, log_suppression
 
     with connect(db_path) as con:
         missing = [t for t in ("raw_referrals", "scored_pairs", "links")
@@ -264,6 +264,7 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
                                sibling_share=sibling_share, suppress_below=min_count,
                                min_denominator=MIN_DENOMINATOR if min_count else 0)
         gate(con, ("conversion_rates",))
+        log_suppression(con)
         echo(ctx, f"{summary.n_eligible:,} of {summary.n_referrals:,} referrals with full "
                    f"follow-up ({summary.censoring}); {summary.n_audit_links:,} audit links")
         echo(ctx, "\n".join(headline_table(con, summary.primary)))

@@ -249,6 +249,7 @@ def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
     with st.stage("estimate"):
         estimated = estimate(con, seed=seed, **_suppression(config.min_count))
         dq += gate(con, ("conversion_rates",))
+        log_suppression(con)
     _export(con, tmp)
     manifest = StudyManifest(
         input="generated" if scenario else str(config.input),
@@ -277,6 +278,18 @@ def _suppression(min_count: int | None) -> dict[str, int]:
     from linkage.estimation.disclosure import MIN_DENOMINATOR
 
     return {"suppress_below": min_count, "min_denominator": MIN_DENOMINATOR if min_count else 0}
+
+
+def log_suppression(con: duckdb.DuckDBPyConnection) -> int:
+    """Log (INFO) how many ``conversion_rates`` cells small-cell suppression hid; return it.
+
+    Suppression is disclosure control working as intended, not a data-quality finding.
+    """
+    n = con.sql("select count(*) filter (where suppressed) from conversion_rates"
+                ).fetchall()[0][0]
+    log.info("%d of %d conversion_rates cells suppressed (disclosure control)", n,
+             row_count(con, "conversion_rates"))
+    return n
 
 
 def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -322,9 +335,6 @@ def format_summary(result: StudyResult) -> str:
     secs = sum(result.stage_seconds.values())
     lines = [f"study written to {result.out} in {secs:.0f} s",
              "  " + "  ".join(n for n in OUTPUT_FILES if (result.out / n).exists())]
-    pre = result.summaries.get("preflight")
-    if pre is not None:
-        lines.append(pre.line())
     lk = result.manifest.linkage
     if lk:
         line = (f"linkage: {lk.n_links:,} of {lk.n_referrals:,} referrals linked at "
@@ -339,11 +349,14 @@ def format_summary(result: StudyResult) -> str:
     quar = result.manifest.quarantine.n_quarantined if result.manifest.quarantine else 0
     lines.append(f"data quality: {sum(r.success for r in dq)} of {len(dq)} suites passed, "
                  f"{warnings} warning(s); {quar:,} case record(s) quarantined")
+    if result.summaries.get("preflight") is not None:
+        lines.append(result.summaries["preflight"].line())
     est = result.manifest.estimation
     if not est:
         return "\n".join(lines + ["(no conversion rates: estimation stage unavailable)"])
     with result.connect() as con:
         lines += headline_table(con, est.primary)
+    lines.append(f"the answer: section 3 of {result.out / 'report.html'} (open it in a browser)")
     return "\n".join(lines)
 
 
@@ -358,21 +371,21 @@ def headline_table(con: duckdb.DuckDBPyConnection, primary: str) -> list[str]:
     from linkage.reporting.format import SUPPRESSED, count
 
     stage_names = [s for s, _ in STAGES]
-    rows = con.sql("select offense_type, stage, n_referrals, estimate, suppressed from "
-                   "conversion_rates where is_primary and rate_kind = 'cumulative'"
-                   ).fetchall()
-    cells = {(o, s): (n, e, sup) for o, s, n, e, sup in rows}
+    rows = con.sql("select offense_type, stage, n_referrals, estimate, ci_low, ci_high, "
+                   "suppressed from conversion_rates where is_primary and rate_kind = "
+                   "'cumulative'").fetchall()
+    cells = {(o, s): (n, e, (lo, hi), sup) for o, s, n, e, lo, hi, sup in rows}
     offenses = ["ALL", *sorted({o for o, _ in cells} - {"ALL"})]
     width = max(len(o) for o in offenses)
-    lines = [f"share of referrals reaching each stage ({primary}, percent; "
-             "95% CIs in conversion_rates / report.html):",
+    lines = [f"share of referrals reaching each stage ({primary}, percent [95% CI]):",
              f"  {'offense type':<{width}} {'referrals':>9} "
-             + " ".join(f"{s:>13}" for s in stage_names)]
+             + " ".join(f"{s:>20}" for s in stage_names)]
     for o in offenses:
         n = next((v[0] for (oo, _), v in cells.items() if oo == o), None)
         vals = []
         for s in stage_names:
-            _, e, sup = cells.get((o, s), (None, None, False))
-            vals.append(SUPPRESSED if sup else "–" if e is None else f"{100 * e:.2f}%")
-        lines.append(f"  {o:<{width}} {count(n):>9} " + " ".join(f"{v:>13}" for v in vals))
+            _, e, (lo, hi), sup = cells.get((o, s), (None, None, (None, None), False))
+            ci = "" if lo is None or hi is None else f" [{100 * lo:.1f}, {100 * hi:.1f}]"
+            vals.append(SUPPRESSED if sup else "–" if e is None else f"{100 * e:.2f}%{ci}")
+        lines.append(f"  {o:<{width}} {count(n):>9} " + " ".join(f"{v:>20}" for v in vals))
     return lines

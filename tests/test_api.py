@@ -4,6 +4,7 @@ before any work: fast, no linkage runs here."""
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,33 @@ def test_an_interrupted_run_exits_130_with_one_line(monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 130
     assert result.output.strip().splitlines()[-1] == "interrupted: nothing was written"
     assert "Traceback" not in result.output
+
+
+def _blocks(text: str, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+
+
+def test_the_readme_and_contract_mappings_are_valid(tmp_path: Path) -> None:
+    from linkage.ingest.mapping import load_mapping
+
+    docs = README.read_text(encoding="utf-8") + (README.parent / "docs" / "contract.md"
+                                                 ).read_text(encoding="utf-8")
+    blocks = _blocks(docs, "toml")
+    assert len(blocks) >= 2
+    for i, block in enumerate(blocks):
+        (tmp_path / f"{i}.toml").write_text(block, encoding="utf-8")
+        assert load_mapping(tmp_path / f"{i}.toml").tables
+
+
+def test_the_readme_first_example_is_five_lines() -> None:
+    first = _blocks(README.read_text(encoding="utf-8"), "python")[0]
+    assert len([line for line in first.splitlines() if line.strip()]) <= 5
+
+
+@pytest.mark.slow  # two small studies, about a minute on 2 cores
+def test_the_readme_python_examples_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for block in _blocks(README.read_text(encoding="utf-8"), "python"):
+        exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - our own README
+    assert (tmp_path / "study_out" / "report.html").is_file()
+    assert (tmp_path / "report" / "report.html").is_file()

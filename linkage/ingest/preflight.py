@@ -12,7 +12,7 @@ Example:
     >>> _ = con.execute("create table raw_referrals as select 'a@x.org' as email")
     >>> _ = con.execute("create table raw_case_outcomes as select 'a@x.org' as email")
     >>> print(link_preflight(con).line())
-    identifiers compared: email (100% of referrals, 100% of case records)
+    identifiers compared (share of referrals/case records holding one): email 100%/100%
 """
 
 from __future__ import annotations
@@ -50,9 +50,10 @@ class Preflight:
         def pct(n: int, total: int) -> str:
             return f"{100 * n / total:.0f}%" if total else "0%"
 
-        parts = [f"{c} ({pct(r, self.n_referrals)} of referrals, {pct(k, self.n_cases)} "
-                 "of case records)" for c, (r, k) in self.filled.items() if c in self.compared]
-        text = "identifiers compared: " + (", ".join(parts) or "none")
+        parts = [f"{c} {pct(r, self.n_referrals)}/{pct(k, self.n_cases)}"
+                 for c, (r, k) in self.filled.items() if c in self.compared]
+        text = ("identifiers compared (share of referrals/case records holding one): "
+                + (", ".join(parts) or "none"))
         missing = [f"{c} (empty in {'referrals' if not r else 'case records'})"
                    for c, (r, k) in self.filled.items() if (r or k) and c not in self.compared]
         return text + ("; not comparable: " + ", ".join(missing) if missing else "")
