@@ -25,6 +25,7 @@ from typing import Any
 
 import duckdb
 
+from linkage.contract import STAGES
 from linkage.db import connect, quote_literal, row_count, table_exists
 from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError, OutputError
@@ -123,6 +124,22 @@ class StudyResult:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     summaries: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # the dataclass's would print every summary (pages of it)
+        lk, est = self.manifest.linkage, self.manifest.estimation
+        links = f", links={lk.n_links}" if lk else ""
+        primary = f", primary={est.primary!r}" if est else ""
+        return f"StudyResult(out={str(self.out)!r}{links}{primary}, has_truth={self.has_truth})"
+
+    @property
+    def report(self) -> Path:
+        """The run's ``report.html`` (section 3 holds the answer)."""
+        return self.out / "report.html"
+
+    def links(self) -> Any:
+        """The ``links`` table as a pandas DataFrame (best case per referral)."""
+        with self.connect() as con:
+            return con.table("links").df()
+
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A read-only connection to the run's ``study.duckdb`` (every table of the run).
 
@@ -142,7 +159,12 @@ class StudyResult:
                 duckdb.ColumnExpression("rate_kind") == duckdb.ConstantExpression(rate_kind))
             if primary_only:
                 rel = rel.filter(duckdb.ColumnExpression("is_primary"))
-            return rel.df()
+            df = rel.df()
+        rank = {s: i for i, (s, _) in enumerate(STAGES)}  # funnel order; ALL first
+        key = {"stage": lambda c: c.map(rank), "offense_type": lambda c: c.ne("ALL").astype(
+            str) + c.astype(str)}
+        return df.sort_values(["offense_type", "stage"], key=lambda c: key[c.name](c),
+                              kind="stable").reset_index(drop=True)
 
 
 class _Stages:
@@ -292,6 +314,42 @@ def log_suppression(con: duckdb.DuckDBPyConnection) -> int:
     return n
 
 
+def open_study(out: str | Path) -> StudyResult:
+    """Reopen a finished study folder (what ``run_study`` or ``linkage run`` wrote).
+
+    The manifest's settings and counts come back (the per-suite data-quality results stay
+    in the report); ``rates()``, ``links()``, ``connect()`` and ``report`` read the files.
+
+    Raises:
+        OutputError: ``out`` holds no finished study (no manifest.json or study.duckdb).
+
+    Example:
+        >>> study = open_study("study_out")  # doctest: +SKIP
+        >>> study.rates()[["offense_type", "stage", "estimate"]]  # doctest: +SKIP
+    """
+    from linkage.summaries import EstimateFacts, LinkFacts, QuarantineResult
+
+    out = Path(out)
+    if not (out / "manifest.json").is_file() or not (out / "study.duckdb").is_file():
+        raise OutputError(f"{out}: no finished study here (manifest.json and study.duckdb)")
+    d = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    q = d.get("quarantine")
+    manifest = StudyManifest(
+        input=d["input"], toolkit=d.get("toolkit", "linkage"), versions=d.get("versions", {}),
+        scenario=d.get("scenario"), seed=d.get("seed"), threshold=d.get("threshold"),
+        backend=d.get("backend", "duckdb"), input_sha256=d.get("input_sha256", {}),
+        truth_tables=tuple(d.get("truth_tables", ())), row_counts=d.get("row_counts", {}),
+        quarantine=None if q is None else QuarantineResult(
+            "raw_case_outcomes", q["table"], d.get("row_counts", {}).get(
+                "raw_case_outcomes", 0), q["rows"], q["reasons"]),
+        generated_truth_counts=d.get("generated_truth_counts", {}),
+        linkage=LinkFacts(**d["linkage"]) if d.get("linkage") else None,
+        estimation=EstimateFacts(**d["estimation"]) if d.get("estimation") else None,
+        stage_seconds=d.get("stage_seconds", {}))
+    return StudyResult(out, manifest, bool(manifest.truth_tables),
+                       dict(manifest.stage_seconds))
+
+
 def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     tables = [r[0] for r in con.sql(
         "select table_name from information_schema.tables where table_schema = 'main' "
@@ -367,7 +425,6 @@ def headline_table(con: duckdb.DuckDBPyConnection, primary: str) -> list[str]:
     Example:
         >>> print(chr(10).join(headline_table(con, "calibrated")))  # doctest: +SKIP
     """
-    from linkage.contract import STAGES
     from linkage.reporting.format import SUPPRESSED, count
 
     stage_names = [s for s, _ in STAGES]
