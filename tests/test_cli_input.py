@@ -119,3 +119,13 @@ def test_every_command_takes_quiet_before_or_after_its_name(
         assert (result.exit_code, result.stdout) == (loud.exit_code, ""), (name, result.output)
         if loud.exit_code == 0:
             assert loud.stdout, name
+
+
+def test_link_on_a_database_without_input_is_a_one_line_error(tmp_path: Path) -> None:
+    db = tmp_path / "empty.duckdb"
+    duckdb.connect(str(db)).close()
+    result = CliRunner().invoke(main, ["link", "--db", str(db)])
+    assert result.exit_code == 3
+    assert result.output.strip().splitlines() == [
+        "error: the study database has no raw_referrals, raw_case_outcomes: load the input "
+        "first (`linkage load --input DIR --db FILE`)"]

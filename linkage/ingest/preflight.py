@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from linkage.db import quote_ident
+from linkage.db import quote_ident, table_exists
+from linkage.errors import ConfigError
 from linkage.ingest.mapping import IDENTIFIERS
 from linkage.ingest.sources import raise_all, violation
 
@@ -81,9 +82,14 @@ def link_preflight(con: duckdb.DuckDBPyConnection) -> Preflight:
     """Count the identifiers linkage can compare; refuse input that has none to compare.
 
     Raises:
+        ConfigError: the database has no ``raw_referrals`` or ``raw_case_outcomes``.
         ContractError: a side holds no identifier value at all, or no identifier is held on
             both sides (exit code 4; names what the data lack).
     """
+    missing = [t for _, t in _SIDES if not table_exists(con, t)]
+    if missing:
+        raise ConfigError(f"the study database has no {', '.join(missing)}: load the input "
+                          "first (`linkage load --input DIR --db FILE`)")
     (n_ref, ref), (n_case, case) = (_filled(con, table) for _, table in _SIDES)
     filled = {c: (ref.get(c, 0), case.get(c, 0)) for c in IDENTIFIERS}
     found = Preflight(n_ref, n_case, filled)
