@@ -429,7 +429,7 @@ def test_a_broken_query_does_not_hide_the_other_results(con: duckdb.DuckDBPyConn
     assert "Binder Error" in errors[FUNNEL]
     assert errors["type rate_kind"] == "column rate_kind not found"
     assert not any("transaction" in (e or "") for e in errors.values())
-    assert len(result.results) - len(result.failures) == 28
+    assert len(result.results) - len(result.failures) == 26
 
 
 def test_missing_table_fails_the_suite(con: duckdb.DuckDBPyConnection) -> None:
