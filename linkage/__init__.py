@@ -3,7 +3,8 @@
 Public API (everything else is private). The whole study in one call:
 
 * ``StudyConfig`` / ``run_study`` / ``StudyResult``: generate or load, validate, link,
-  evaluate, estimate and report into one output folder (what ``linkage run`` does).
+  evaluate, estimate and report into one output folder (what ``linkage run`` does);
+  ``open_study`` reopens such a folder.
 
 The same stages as plain functions, on one DuckDB connection (tables in, tables out):
 
@@ -57,6 +58,7 @@ _LAZY: dict[str, str] = {
     "load_input": "linkage.ingest",
     "load_truth": "linkage.ingest",
     "load_scenario": "linkage.generation",
+    "open_study": "linkage.study",
     "run_study": "linkage.study",
     "validate_tables": "linkage.quality",
     "write_report": "linkage.reporting",

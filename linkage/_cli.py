@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -129,6 +130,23 @@ def go_quiet(ctx: click.Context) -> None:
         root.call_on_close(lambda: logger.setLevel(previous))  # in-process callers (tests)
 
 
+def setup_group(ctx: click.Context, *, quiet: bool, log_level: str) -> None:
+    """The ``linkage`` group's set-up: logging on stderr at ``log_level`` (Splink's warnings
+    filtered below INFO), and ``--quiet`` given before the command name."""
+    level = getattr(logging, log_level.upper())
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if level >= logging.WARNING:
+        handlers = list(logging.getLogger().handlers)
+        for handler in handlers:
+            handler.addFilter(quiet_splink)
+        ctx.call_on_close(lambda: [h.removeFilter(quiet_splink) for h in handlers])
+    ctx.ensure_object(dict)
+    ctx.obj["quiet"] = False
+    if quiet:
+        go_quiet(ctx)
+
+
 def quiet_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--quiet`` after the command name too (``linkage run --quiet``), as before it."""
 
@@ -156,6 +174,21 @@ def backend_option(func: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="Run Splink on DuckDB or on Spark (needs the [spark] extra and Java 17+; "
              "the session is configured as the README's Spark section says).")(func)
+
+
+def mapping_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--mapping TOML``: a user's column names, date formats and values onto the contract."""
+    return click.option("--mapping", "mapping_path", type=click.Path(path_type=Path),
+                        default=None, metavar="TOML", help="How your files' columns, date "
+                        "formats and values map onto the data contract (docs/contract.md).")(func)
+
+
+def min_count_option(default: int | None) -> Callable[[Callable[..., Any]], Any]:
+    """``--min-count N``: small-cell suppression (0 = off; None = the estimator's 10)."""
+    return click.option("--min-count", type=click.IntRange(min=0), default=default,
+                        show_default=default is not None,
+                        help="Small-cell suppression: hide counts below this (0 = off"
+                             + ("; default 10)." if default is None else ")."))
 
 
 def run_main(main: click.Group) -> None:

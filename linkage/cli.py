@@ -6,7 +6,6 @@ exit code (see ``linkage.errors``); only a bug in the toolkit shows a traceback.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,16 +17,16 @@ from linkage._cli import (
     backend_option,
     echo,
     float_list,
-    go_quiet,
     handle_errors,
+    mapping_option,
+    min_count_option,
     quiet_option,
-    quiet_splink,
     run_main,
+    setup_group,
 )
 from linkage.defaults import DEFAULT_SEED, SIMULATION_SEED
 from linkage.review.commands import review
 
-log = logging.getLogger("linkage")
 
 @click.group(epilog=EXIT_CODES_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summaries (errors only).")
@@ -43,18 +42,7 @@ log = logging.getLogger("linkage")
 def main(ctx: click.Context, quiet: bool, log_level: str) -> None:
     """Referral-to-outcome linkage studies: synthetic data with known truth, DuckDB storage,
     Splink linkage and per-offense conversion rates with linkage-aware uncertainty."""
-    level = getattr(logging, log_level.upper())
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    if level >= logging.WARNING:
-        handlers = list(logging.getLogger().handlers)
-        for handler in handlers:
-            handler.addFilter(quiet_splink)
-        ctx.call_on_close(lambda: [h.removeFilter(quiet_splink) for h in handlers])
-    ctx.ensure_object(dict)
-    ctx.obj["quiet"] = False
-    if quiet:
-        go_quiet(ctx)
+    setup_group(ctx, quiet=quiet, log_level=log_level)
 
 
 @main.command()
@@ -104,10 +92,12 @@ def generate(ctx: click.Context, scenario: str, scale: float | None, seed: int |
 @click.option("--db", "db_path", type=click.Path(path_type=Path), required=True,
               help="Study DuckDB file to create (raw_* tables).")
 @click.option("--overwrite", is_flag=True, help="Replace raw_* tables already in --db.")
+@mapping_option
 @quiet_option
 @click.pass_context
 @handle_errors
-def load(ctx: click.Context, source: Path, db_path: Path, overwrite: bool) -> None:
+def load(ctx: click.Context, source: Path, db_path: Path, overwrite: bool,
+         mapping_path: Path | None) -> None:
     """Load input tables into a study DuckDB file, checking the data contract.
 
     Any contract violation stops the load with a message naming the file, table, column,
@@ -115,13 +105,13 @@ def load(ctx: click.Context, source: Path, db_path: Path, overwrite: bool) -> No
 
     Example:
 
-        linkage load --input data/ --db study.duckdb
+        linkage load --input extract/ --mapping mapping.toml --db study.duckdb
     """
-    from linkage.ingest import load_to_file
+    from linkage.ingest import load_mapping, load_to_file
 
-    summary = load_to_file(source, db_path, overwrite=overwrite)
-    counts = ", ".join(f"{n:,} {t}" for t, n in summary.row_counts.items())
-    echo(ctx, f"loaded {counts} into {db_path}")
+    summary = load_to_file(source, db_path, overwrite=overwrite,
+                           mapping=load_mapping(mapping_path))
+    echo(ctx, f"loaded {summary.describe()} into {db_path}")
 
 
 _DATE = click.DateTime(["%Y-%m-%d"])
@@ -145,10 +135,13 @@ _DATE = click.DateTime(["%Y-%m-%d"])
 @click.option("--extract-date", type=_DATE, default=None,
               help="Date of the data extract: no referral or case date may be later "
                    "(default: the window's END).")
+@mapping_option
+@quiet_option
 @click.pass_context
 @handle_errors
 def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path | None,
-             docs_dir: Path | None, window: tuple[Any, Any] | None, extract_date: Any) -> None:
+             docs_dir: Path | None, window: tuple[Any, Any] | None, extract_date: Any,
+             mapping_path: Path | None) -> None:
     """Run the data-quality suites (great-expectations) on input files or a DuckDB file.
 
     Prints one line per failed expectation (table, column, rule and counts, never values)
@@ -159,6 +152,7 @@ def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path
 
         linkage validate --input data/ --window 2024-01-01 2024-12-31 --json dq.json
     """
+    from linkage.ingest import load_mapping
     from linkage.quality.results import format_summary
     from linkage.quality.suites import StudyWindow
     from linkage.quality.validate import validate_input
@@ -166,7 +160,7 @@ def validate(ctx: click.Context, source: Path, suite: str | None, json_out: Path
     start, end = (d.date() for d in window) if window else (None, None)
     study_window = StudyWindow.of(start, end, extract_date.date() if extract_date else None)
     run = validate_input(source, suite=suite, window=study_window, json_out=json_out,
-                         docs_dir=docs_dir)
+                         docs_dir=docs_dir, mapping=load_mapping(mapping_path))
     if run.contract_error is not None:
         raise run.contract_error
     summary = format_summary(run.results)
@@ -205,10 +199,12 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
         linkage link --db study.duckdb --backend spark
     """
     from linkage.db import connect
+    from linkage.ingest import link_preflight
     from linkage.linking.metrics import evaluate, has_truth
     from linkage.linking.run import link as run_link
 
     with connect(db_path) as con:
+        echo(ctx, link_preflight(con).line())
         summary = run_link(con, threshold=threshold, model_path=model_path, backend=backend)
         echo(ctx, f"{summary.n_candidate_pairs:,} candidate pairs, {summary.n_links:,} "
                    f"referrals linked at p >= {summary.threshold:g}")
@@ -234,8 +230,7 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
 @click.option("--sibling-share", type=click.FloatRange(0, 1), default=None,
               help="Assumed share of a suspect's repeat referrals to the same agency that "
                    "join its case (default 1): a sensitivity knob, not identifiable.")
-@click.option("--min-count", type=click.IntRange(min=0), default=10, show_default=True,
-              help="Small-cell suppression: hide counts below this (0 = off).")
+@min_count_option(10)
 @quiet_option
 @click.pass_context
 @handle_errors
@@ -257,7 +252,7 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
     from linkage.estimation import estimate as run_estimate
     from linkage.estimation.disclosure import MIN_DENOMINATOR
     from linkage.quality.suites import gate
-    from linkage.study import headline_table
+    from linkage.study import headline_table, log_suppression
 
     with connect(db_path) as con:
         missing = [t for t in ("raw_referrals", "scored_pairs", "links")
@@ -270,6 +265,7 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
                                sibling_share=sibling_share, suppress_below=min_count,
                                min_denominator=MIN_DENOMINATOR if min_count else 0)
         gate(con, ("conversion_rates",))
+        log_suppression(con)
         echo(ctx, f"{summary.n_eligible:,} of {summary.n_referrals:,} referrals with full "
                    f"follow-up ({summary.censoring}); {summary.n_audit_links:,} audit links")
         echo(ctx, "\n".join(headline_table(con, summary.primary)))
@@ -356,13 +352,15 @@ def simulate(ctx: click.Context, scenario: str, scale: float, replicates: int, s
               show_default=True,
               help="Largest share of case records with stage dates out of order that is "
                    "quarantined (quarantine_case_outcomes); above it the run stops (exit 5).")
+@min_count_option(None)
+@mapping_option
 @backend_option
 @quiet_option
 @click.pass_context
 @handle_errors
 def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None,
-        source: Path | None, out_dir: Path, threshold: float | None,
-        quarantine_tolerance: float, backend: str) -> None:
+        source: Path | None, out_dir: Path, threshold: float | None, quarantine_tolerance:
+        float, min_count: int | None, mapping_path: Path | None, backend: str) -> None:
     """Run a whole study: generate or load, validate, link, estimate, report.
 
     Writes study.duckdb, links.parquet, conversion_rates.csv, report.html, report.md,
@@ -371,13 +369,16 @@ def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None
     Example:
 
         linkage run --scale 0.05 --seed 3 --out study_out
+
+        linkage run --input extract/ --mapping mapping.toml --out my_study
     """
     from linkage.progress import progress_bar
     from linkage.study import StudyConfig, format_summary, run_study
 
     config = StudyConfig(scenario=scenario, scale=scale, seed=seed, input=source,
                          out=out_dir, threshold=threshold,
-                         quarantine_tolerance=quarantine_tolerance, backend=backend)
+                         quarantine_tolerance=quarantine_tolerance, backend=backend,
+                         mapping=mapping_path, min_count=min_count)
     with progress_bar("study", quiet=ctx.obj["quiet"]) as report:
         result = run_study(config, on_progress=report)
     echo(ctx, format_summary(result))
@@ -394,6 +395,7 @@ def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None
                    "bytes). The key is never read from the command line or a file.")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
               show_default=True)
+@quiet_option
 @click.pass_context
 @handle_errors
 def pseudonymize(ctx: click.Context, source: Path, out_dir: Path, key_env: str,
@@ -428,7 +430,9 @@ def pseudonymize(ctx: click.Context, source: Path, out_dir: Path, key_env: str,
 
 
 @main.command()
-def scenarios() -> None:
+@quiet_option
+@click.pass_context
+def scenarios(ctx: click.Context) -> None:
     """List the scenarios (worlds) that ship with the toolkit, each with what it stresses.
 
     Example:
@@ -440,7 +444,7 @@ def scenarios() -> None:
     listed = describe_scenarios()
     width = max(len(name) for name, _ in listed)
     for name, description in listed:
-        click.echo(f"{name:<{width}}  {description}")
+        echo(ctx, f"{name:<{width}}  {description}")
 
 
 main.add_command(review)

@@ -24,10 +24,12 @@ from typing import Any
 
 import duckdb
 
+from linkage.contract import STAGES
 from linkage.db import connect, quote_literal, row_count, table_exists
 from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError, OutputError
 from linkage.generation import Scenario, load_scenario
+from linkage.ingest import load_mapping
 from linkage.linking import BACKENDS
 from linkage.memory import check_memory
 from linkage.outputs import atomic_folder, scratch_dir
@@ -56,6 +58,10 @@ class StudyConfig:
         quarantine_tolerance: largest share of case records with out-of-order stage dates
             that is quarantined rather than stopping the run.
         backend: where Splink runs, ``"duckdb"`` or ``"spark"`` (see ``linkage.linking.run``).
+        mapping: a mapping TOML for ``input`` in other column names, formats or values
+            (see ``linkage.ingest.mapping``); None = the contract's names.
+        min_count: small-cell suppression, hide counts below this (0 = off; None = the
+            estimator's default).
 
     Raises:
         ConfigError: a value out of range (names the field and what is allowed).
@@ -73,6 +79,8 @@ class StudyConfig:
     threshold: float | None = None
     quarantine_tolerance: float = 0.01
     backend: str = "duckdb"
+    mapping: Path | None = None
+    min_count: int | None = None
 
     def __post_init__(self) -> None:
         # Frozen: normalise the paths through object.__setattr__, once, here.
@@ -87,10 +95,18 @@ class StudyConfig:
         if not 0 <= self.quarantine_tolerance <= 1:
             problems.append(f"quarantine_tolerance: {self.quarantine_tolerance!r} must be in "
                             "[0, 1]")
+        if self.min_count is not None and self.min_count < 0:
+            problems.append(f"min_count: {self.min_count!r} must be >= 0")
+        if self.mapping is not None and self.input is None:
+            problems.append("mapping: applies to your own data only; give input too")
+        elif self.mapping is not None:
+            object.__setattr__(self, "mapping", Path(self.mapping))
         if self.backend not in BACKENDS:
             problems.append(f"backend: {self.backend!r} must be one of {', '.join(BACKENDS)}")
         if problems:
             raise ConfigError("study configuration: " + "; ".join(problems))
+        if self.mapping is not None:
+            load_mapping(self.mapping)  # a bad mapping fails here, before any work
 
 
 @dataclass
@@ -106,6 +122,22 @@ class StudyResult:
     has_truth: bool
     stage_seconds: dict[str, float] = field(default_factory=dict)
     summaries: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # the dataclass's would print every summary (pages of it)
+        lk, est = self.manifest.linkage, self.manifest.estimation
+        links = f", links={lk.n_links}" if lk else ""
+        primary = f", primary={est.primary!r}" if est else ""
+        return f"StudyResult(out={str(self.out)!r}{links}{primary}, has_truth={self.has_truth})"
+
+    @property
+    def report(self) -> Path:
+        """The run's ``report.html`` (section 3 holds the answer)."""
+        return self.out / "report.html"
+
+    def links(self) -> Any:
+        """The ``links`` table as a pandas DataFrame (best case per referral)."""
+        with self.connect() as con:
+            return con.table("links").df()
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A read-only connection to the run's ``study.duckdb`` (every table of the run).
@@ -126,7 +158,12 @@ class StudyResult:
                 duckdb.ColumnExpression("rate_kind") == duckdb.ConstantExpression(rate_kind))
             if primary_only:
                 rel = rel.filter(duckdb.ColumnExpression("is_primary"))
-            return rel.df()
+            df = rel.df()
+        rank = {s: i for i, (s, _) in enumerate(STAGES)}  # funnel order; ALL first
+        key = {"stage": lambda c: c.map(rank), "offense_type": lambda c: c.ne("ALL").astype(
+            str) + c.astype(str)}
+        return df.sort_values(["offense_type", "stage"], key=lambda c: key[c.name](c),
+                              kind="stable").reset_index(drop=True)
 
 
 class _Stages:
@@ -178,6 +215,7 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
 
     config = config or StudyConfig()
     _check_paths(config)
+    mapping = load_mapping(config.mapping)  # a bad mapping fails before any work
     progress = on_progress or (lambda step, frac: None)
     scenario = None if config.input else load_scenario(
         config.scenario, scale=config.scale, seed=config.seed)
@@ -189,7 +227,7 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
     # Temporary files live inside the partial folder, and are gone before it is renamed.
     with atomic_folder(config.out) as tmp, scratch_dir(tmp / ".tmp"):
         with connect(tmp / "study.duckdb") as con:
-            manifest, summaries = _stages(con, tmp, config, scenario, st)
+            manifest, summaries = _stages(con, tmp, config, scenario, st, mapping)
         # The report opens the finished database read-only, after every stage wrote it.
         with st.stage("report"):
             write_report(tmp / "study.duckdb", tmp, manifest=manifest)
@@ -205,10 +243,11 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
 
 
 def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
-            scenario: Scenario | None, st: _Stages) -> tuple[StudyManifest, dict[str, Any]]:
+            scenario: Scenario | None, st: _Stages, mapping: Any,
+            ) -> tuple[StudyManifest, dict[str, Any]]:
     """Every stage before the report, each gated by its suites; the run's manifest."""
     from linkage.estimation import estimate
-    from linkage.ingest import load_input, load_truth, quarantine_stage_dates
+    from linkage.ingest import link_preflight, load_input, load_truth, quarantine_stage_dates
     from linkage.linking import evaluate, has_truth, link
     from linkage.quality import gate
 
@@ -221,12 +260,13 @@ def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
 
             generated = generate(scenario, source, fmt="parquet").counts
     with st.stage("load"):
-        loaded = load_input(source, con)
+        loaded = load_input(source, con, mapping=mapping)
         truth_tables = load_truth(source / "truth", con) if source.is_dir() else []
     with st.stage("validate"):
         quar = quarantine_stage_dates(con, tolerance=config.quarantine_tolerance)
         dq = gate(con, RAW_SUITES)
     with st.stage("link"):
+        preflight = link_preflight(con)
         linked = link(con, threshold=config.threshold, model_path=tmp / "model.json",
                       seed=seed, backend=config.backend)
         dq += gate(con, LINK_SUITES)
@@ -234,8 +274,9 @@ def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
     with st.stage("evaluate"):
         evaluation = evaluate(con) if has_truth(con) else None
     with st.stage("estimate"):
-        estimated = estimate(con, seed=seed)
+        estimated = estimate(con, seed=seed, **_suppression(config.min_count))
         dq += gate(con, ("conversion_rates",))
+        log_suppression(con)
     _export(con, tmp)
     manifest = StudyManifest(
         input="generated" if scenario else str(config.input),
@@ -253,8 +294,65 @@ def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
         linkage=linked.facts(),
         estimation=estimated.facts(),
     )
-    return manifest, {"link": linked, "evaluation": evaluation, "estimate": estimated,
-                      "quality": dq, "quarantine": quar}
+    return manifest, {"preflight": preflight, "link": linked, "evaluation": evaluation,
+                      "estimate": estimated, "quality": dq, "quarantine": quar}
+
+
+def _suppression(min_count: int | None) -> dict[str, int]:
+    """Estimator arguments for ``--min-count`` (0 turns the denominator rule off too)."""
+    if min_count is None:
+        return {}
+    from linkage.estimation.disclosure import MIN_DENOMINATOR
+
+    return {"suppress_below": min_count, "min_denominator": MIN_DENOMINATOR if min_count else 0}
+
+
+def log_suppression(con: duckdb.DuckDBPyConnection) -> int:
+    """Log (INFO) how many ``conversion_rates`` cells small-cell suppression hid; return it.
+
+    Suppression is disclosure control working as intended, not a data-quality finding.
+    """
+    n = con.sql("select count(*) filter (where suppressed) from conversion_rates"
+                ).fetchall()[0][0]
+    log.info("%d of %d conversion_rates cells suppressed (disclosure control)", n,
+             row_count(con, "conversion_rates"))
+    return n
+
+
+def open_study(out: str | Path) -> StudyResult:
+    """Reopen a finished study folder (what ``run_study`` or ``linkage run`` wrote).
+
+    The manifest's settings and counts come back (the per-suite data-quality results stay
+    in the report); ``rates()``, ``links()``, ``connect()`` and ``report`` read the files.
+
+    Raises:
+        OutputError: ``out`` holds no finished study (no manifest.json or study.duckdb).
+
+    Example:
+        >>> study = open_study("study_out")  # doctest: +SKIP
+        >>> study.rates()[["offense_type", "stage", "estimate"]]  # doctest: +SKIP
+    """
+    from linkage.summaries import EstimateFacts, LinkFacts, QuarantineResult
+
+    out = Path(out)
+    if not (out / "manifest.json").is_file() or not (out / "study.duckdb").is_file():
+        raise OutputError(f"{out}: no finished study here (manifest.json and study.duckdb)")
+    d = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    q = d.get("quarantine")
+    manifest = StudyManifest(
+        input=d["input"], toolkit=d.get("toolkit", "linkage"), versions=d.get("versions", {}),
+        scenario=d.get("scenario"), seed=d.get("seed"), threshold=d.get("threshold"),
+        backend=d.get("backend", "duckdb"), input_sha256=d.get("input_sha256", {}),
+        truth_tables=tuple(d.get("truth_tables", ())), row_counts=d.get("row_counts", {}),
+        quarantine=None if q is None else QuarantineResult(
+            "raw_case_outcomes", q["table"], d.get("row_counts", {}).get(
+                "raw_case_outcomes", 0), q["rows"], q["reasons"]),
+        generated_truth_counts=d.get("generated_truth_counts", {}),
+        linkage=LinkFacts(**d["linkage"]) if d.get("linkage") else None,
+        estimation=EstimateFacts(**d["estimation"]) if d.get("estimation") else None,
+        stage_seconds=d.get("stage_seconds", {}))
+    return StudyResult(out, manifest, bool(manifest.truth_tables),
+                       dict(manifest.stage_seconds))
 
 
 def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -314,11 +412,14 @@ def format_summary(result: StudyResult) -> str:
     quar = result.manifest.quarantine.n_quarantined if result.manifest.quarantine else 0
     lines.append(f"data quality: {sum(r.success for r in dq)} of {len(dq)} suites passed, "
                  f"{warnings} warning(s); {quar:,} case record(s) quarantined")
+    if result.summaries.get("preflight") is not None:
+        lines.append(result.summaries["preflight"].line())
     est = result.manifest.estimation
     if not est:
         return "\n".join(lines + ["(no conversion rates: estimation stage unavailable)"])
     with result.connect() as con:
         lines += headline_table(con, est.primary)
+    lines.append(f"the answer: section 3 of {result.out / 'report.html'} (open it in a browser)")
     return "\n".join(lines)
 
 
@@ -329,25 +430,24 @@ def headline_table(con: duckdb.DuckDBPyConnection, primary: str) -> list[str]:
     Example:
         >>> print(chr(10).join(headline_table(con, "calibrated")))  # doctest: +SKIP
     """
-    from linkage.contract import STAGES
     from linkage.reporting.format import SUPPRESSED, count
 
     stage_names = [s for s, _ in STAGES]
-    rows = con.sql("select offense_type, stage, n_referrals, estimate, suppressed from "
-                   "conversion_rates where is_primary and rate_kind = 'cumulative'"
-                   ).fetchall()
-    cells = {(o, s): (n, e, sup) for o, s, n, e, sup in rows}
+    rows = con.sql("select offense_type, stage, n_referrals, estimate, ci_low, ci_high, "
+                   "suppressed from conversion_rates where is_primary and rate_kind = "
+                   "'cumulative'").fetchall()
+    cells = {(o, s): (n, e, (lo, hi), sup) for o, s, n, e, lo, hi, sup in rows}
     offenses = ["ALL", *sorted({o for o, _ in cells} - {"ALL"})]
     width = max(len(o) for o in offenses)
-    lines = [f"share of referrals reaching each stage ({primary}, percent; "
-             "95% CIs in conversion_rates / report.html):",
+    lines = [f"share of referrals reaching each stage ({primary}, percent [95% CI]):",
              f"  {'offense type':<{width}} {'referrals':>9} "
-             + " ".join(f"{s:>13}" for s in stage_names)]
+             + " ".join(f"{s:>20}" for s in stage_names)]
     for o in offenses:
         n = next((v[0] for (oo, _), v in cells.items() if oo == o), None)
         vals = []
         for s in stage_names:
-            _, e, sup = cells.get((o, s), (None, None, False))
-            vals.append(SUPPRESSED if sup else "–" if e is None else f"{100 * e:.2f}%")
-        lines.append(f"  {o:<{width}} {count(n):>9} " + " ".join(f"{v:>13}" for v in vals))
+            _, e, (lo, hi), sup = cells.get((o, s), (None, None, (None, None), False))
+            ci = "" if lo is None or hi is None else f" [{100 * lo:.1f}, {100 * hi:.1f}]"
+            vals.append(SUPPRESSED if sup else "–" if e is None else f"{100 * e:.2f}%{ci}")
+        lines.append(f"  {o:<{width}} {count(n):>9} " + " ".join(f"{v:>20}" for v in vals))
     return lines

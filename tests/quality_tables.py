@@ -82,13 +82,14 @@ methods(method, is_primary) as (values ('threshold', true), ('deterministic', fa
 cumulative as (
     select o.offense_type, s.stage, 100 as n_referrals, 0.5 / s.k as estimate,
            0.5 / s.k - 0.05 as ci_low, 0.5 / s.k + 0.05 as ci_high, m.method, m.is_primary,
-           'cumulative' as rate_kind
+           'cumulative' as rate_kind, false as suppressed
     from stages s, methods m, (values ('possession'), ('enticement'), ('ALL')) o(offense_type)
 ),
 -- conditional rates need not fall along the funnel: P(charge | arrest) > P(arrest | investigation)
 conditional as (
     select c.offense_type, c.stage, c.n_referrals, v.p as estimate, v.p - 0.05 as ci_low,
-           v.p + 0.05 as ci_high, c.method, c.is_primary, 'conditional' as rate_kind
+           v.p + 0.05 as ci_high, c.method, c.is_primary, 'conditional' as rate_kind,
+           false as suppressed
     from cumulative c
     join (values ('arrest', 0.2), ('charge', 0.9), ('conviction', 0.8)) v(stage, p) using (stage)
 )

@@ -4,6 +4,7 @@ before any work: fast, no linkage runs here."""
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,60 @@ def test_an_interrupted_run_exits_130_with_one_line(monkeypatch: pytest.MonkeyPa
     assert result.output.strip().splitlines()[-1] == ("interrupted (SIGINT): nothing was "
                                                       "written; earlier outputs are unchanged")
     assert "Traceback" not in result.output
+
+
+def _blocks(text: str, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+
+
+def test_the_readme_and_contract_mappings_are_valid(tmp_path: Path) -> None:
+    from linkage.ingest.mapping import load_mapping
+
+    docs = README.read_text(encoding="utf-8") + (README.parent / "docs" / "contract.md"
+                                                 ).read_text(encoding="utf-8")
+    blocks = _blocks(docs, "toml")
+    assert len(blocks) >= 2
+    for i, block in enumerate(blocks):
+        (tmp_path / f"{i}.toml").write_text(block, encoding="utf-8")
+        assert load_mapping(tmp_path / f"{i}.toml").tables
+
+
+def test_the_readme_first_example_is_five_lines() -> None:
+    first = _blocks(README.read_text(encoding="utf-8"), "python")[0]
+    assert len([line for line in first.splitlines() if line.strip()]) <= 5
+
+
+@pytest.mark.slow  # two small studies, about a minute on 2 cores
+def test_the_readme_python_examples_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for block in _blocks(README.read_text(encoding="utf-8"), "python"):
+        exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - our own README
+    assert (tmp_path / "study_out" / "report.html").is_file()
+    assert (tmp_path / "report" / "report.html").is_file()
+
+
+def test_open_study_reopens_a_finished_folder(tmp_path: Path) -> None:
+    import json
+
+    import duckdb
+
+    from linkage.summaries import LinkFacts, StudyManifest
+
+    with pytest.raises(linkage.OutputError, match="no finished study here"):
+        linkage.open_study(tmp_path)
+    facts = LinkFacts(0.5, 0.001, 0.01, 3, 2, 4, 4, 1, 1)
+    manifest = StudyManifest(input="mine/", linkage=facts, truth_tables=("truth_links",))
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest.to_dict()), encoding="utf-8")
+    with duckdb.connect(str(tmp_path / "study.duckdb")) as con:
+        con.execute("create table links as select 'R1' as referral_id, 'C1' as case_id")
+        con.execute("create table conversion_rates as select * from (values "
+                    "('possession', 'arrest'), ('ALL', 'conviction'), ('ALL', 'investigation'),"
+                    " ('possession', 'investigation')) as t(offense_type, stage), "
+                    "(select 'cumulative' as rate_kind, true as is_primary)")
+    study = linkage.open_study(tmp_path)
+    assert repr(study) == f"StudyResult(out={str(tmp_path)!r}, links=1, has_truth=True)"
+    assert study.manifest.linkage == facts and study.report == tmp_path / "report.html"
+    got = study.rates()[["offense_type", "stage"]].values.tolist()
+    assert got == [["ALL", "investigation"], ["ALL", "conviction"],
+                   ["possession", "investigation"], ["possession", "arrest"]]
+    assert study.links()["case_id"].tolist() == ["C1"]

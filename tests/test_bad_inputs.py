@@ -23,6 +23,7 @@ from click.testing import CliRunner, Result
 
 from linkage.cli import main
 from linkage.errors import DataQualityError
+from linkage.ingest.mapping import IDENTIFIERS
 from linkage.outputs import MARKER
 
 Rows = dict[str, list[dict[str, str]]]
@@ -43,6 +44,30 @@ def _drop(table: str, column: str) -> Callable[[Rows], None]:
             del row[column]
 
     return edit
+
+
+def _rename(table: str, old: str, new: str) -> Callable[[Rows], None]:
+    def edit(rows: Rows) -> None:
+        rows[table] = [{(new if k == old else k): v for k, v in r.items()} for r in rows[table]]
+
+    return edit
+
+
+def _blank(table: str, *keep: str) -> Callable[[Rows], None]:
+    """Empty every subject identifier of ``table`` except ``keep``."""
+    def edit(rows: Rows) -> None:
+        for row in rows[table]:
+            row.update({c: "" for c in IDENTIFIERS if c in row and c not in keep})
+
+    return edit
+
+
+def _disjoint(rows: Rows) -> None:
+    """Referrals hold only e-mails, case records only phones: nothing to compare."""
+    _blank("referrals", "email")(rows)
+    _blank("case_outcomes")(rows)
+    for row in rows["case_outcomes"]:
+        row["phone"] = "559-555-0100"
 
 
 def _sql_ids(rows: Rows) -> None:
@@ -155,6 +180,20 @@ MATRIX: dict[str, Case] = {
     "huge-line": Case(None, _rewrite("tips", _long_line), 4, 4, 4,
         "{dir}/tips.csv: table tips: line too long: line(s) longer than 2,000,000 bytes "
         "(a huge field?) (1 row(s))"),
+    # a contract column absent while a close name is present: a renamed column
+    "close-column-name": Case(_rename("referrals", "last_name", "surname"), None, 4, 4, 4,
+        "{dir}/referrals.csv: table referrals, column last_name: column name mismatch: absent;"
+        " did you mean 'last_name'? found 'surname' (rename it, or map it in a --mapping "
+        "file)"),
+    # loads (a blank column is data), but linkage has nothing to compare: refused before it
+    "empty-identifiers": Case(_blank("case_outcomes"), None, 0, 0, 4,
+        "table case_outcomes: no identifiers: every identifier column (first_name, "
+        "last_name, dob, email, phone, username, city, state, zip) is empty or absent: there "
+        "is nothing to link on"),
+    "no-shared-identifier": Case(_disjoint, None, 0, 0, 4,
+        "table referrals: nothing to compare: no identifier is held on both sides, so no case "
+        "can match a referral (referrals hold email; case records hold phone); map a shared "
+        "column with --mapping"),
     # accepted: data, not SQL; a big field within the limit is carried as is
     "duplicated-column": Case(None, _rewrite("referrals", lambda d: d.replace(
         b",phone,", b",email,", 1)), 4, 4, 4, "{dir}/referrals.csv: table referrals, column "

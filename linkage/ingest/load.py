@@ -21,6 +21,7 @@ contract stays the one place that lists columns and types.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from linkage.contract import raw_table_name as raw_name
 from linkage.db import connect, quote_ident, table_exists
 from linkage.errors import ContractError, OutputError
 from linkage.ingest.headers import duplicated_columns
+from linkage.ingest.mapping import InputMapping, apply_mapping, empty_mapped, similar_column
 from linkage.ingest.sources import (
     MAX_LINE_BYTES,
     Input,
@@ -82,6 +84,8 @@ class LoadSummary:
         row_counts: rows per contract table; ``files``: the file each table came from.
         sha256: hex digest per input file; ``extra_columns``: non-contract columns carried.
         absent_columns: optional contract columns missing from the source (loaded as NULL).
+        nulled_values: per table and column, bad values loaded as NULL (``on_bad_value =
+            "null"`` in a mapping); ``mapping``: the mapping file, if any.
     """
 
     source: str
@@ -91,6 +95,15 @@ class LoadSummary:
     sha256: dict[str, str]
     extra_columns: dict[str, tuple[str, ...]]
     absent_columns: dict[str, tuple[str, ...]]
+    nulled_values: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    mapping: str | None = None
+
+    def describe(self) -> str:
+        """Row counts, and the bad values loaded as NULL if any (for a terminal)."""
+        text = ", ".join(f"{n:,} {t}" for t, n in self.row_counts.items())
+        nulled = [f"{t}.{c}: {n:,}" for t, cols in self.nulled_values.items()
+                  for c, n in cols.items()]
+        return text + (f" (bad values loaded as NULL: {', '.join(nulled)})" if nulled else "")
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None):
@@ -189,16 +202,25 @@ def _columns(
     for name in (c for c in table.column_names if c not in types and c.lower() in lowered):
         msg = f"found {lowered[name.lower()]!r}; column names are case-sensitive"
         found.append(violation(table.name, "column name case", msg, name, file))
+    extras = [c for c in types if c not in table.column_names and c.lower() not in
+              {n.lower() for n in table.column_names}]
+    for name in (c for c in table.column_names if c not in types and c.lower() not in lowered):
+        near = similar_column(name, extras)
+        if near:
+            msg = (f"absent; did you mean {name!r}? found {near!r} (rename it, or map it in"
+                   " a --mapping file)")
+            found.append(violation(table.name, "column name mismatch", msg, name, file))
     return found
 
 
 def _build_raw(
-    con: duckdb.DuckDBPyConnection, inp: Input
+    con: duckdb.DuckDBPyConnection, inp: Input, mapping: InputMapping, nulled: dict[str, int]
 ) -> tuple[list[ContractError], tuple[str, ...], tuple[str, ...]]:
     """Create and check ``raw_<name>``; return violations, extra and absent columns.
 
     Absent contract columns are loaded as NULL (a missing required one is reported), so the
-    columns that are present are still checked.
+    columns that are present are still checked. Bad values of optional columns are counted
+    into ``nulled`` instead of reported when the mapping says ``on_bad_value = "null"``.
     """
     table, src = inp.table, _src(inp.table.name)
     types = {row[0]: row[1] for row in con.execute(f"describe {src}").fetchall()}
@@ -228,9 +250,19 @@ def _build_raw(
             checks.append((col, "negative value", msg, f"{parsed} < {int(col.min_value)}"))
     sums = ", ".join(f"count(*) filter (where {cond})" for *_, cond in checks)
     counts = con.execute(f"select {sums} from {src}").fetchall()[0] if checks else ()
+    n_rows = _scalar(con, f"select count(*) from {src}")
     for (col, rule, msg, _), n in zip(checks, counts, strict=True):
-        if n:
+        if n and rule == "unparsable value" and not col.required and \
+                mapping.on_bad_value == "null":
+            nulled[col.name] = n
+            if n > mapping.max_bad_share * n_rows:
+                msg = (f"{msg}: more than max_bad_share = {mapping.max_bad_share:g} of the "
+                       "rows, so on_bad_value = null does not apply (a wrong format?)")
+                found.append(violation(table.name, "too many bad values", msg, col.name,
+                                       inp.path, n))
+        elif n:
             found.append(violation(table.name, rule, msg, col.name, inp.path, n))
+    found += empty_mapped(con, src, table, mapping.table(table.name), inp.path, n_rows)
     raw, key = quote_ident(raw_name(table)), quote_ident(table.key)
     selects += [quote_ident(c) for c in extras]
     con.execute(f"create or replace table {raw} as select {', '.join(selects)} from {src}")
@@ -266,6 +298,7 @@ def load_input(
     con: duckdb.DuckDBPyConnection,
     *,
     on_progress: ProgressFn | None = None,
+    mapping: InputMapping | None = None,
 ) -> LoadSummary:
     """Load ``tips``, ``referrals`` and ``case_outcomes`` into typed ``raw_*`` tables.
 
@@ -273,6 +306,8 @@ def load_input(
         source: folder of ``<table>.csv``/``<table>.parquet`` files, or a DuckDB file.
         con: connection to write into (not inside an open transaction).
         on_progress: optional ``(step, fraction)`` callback (see ``linkage.progress``).
+        mapping: how the source's columns, formats and values map onto the contract
+            (``linkage.ingest.mapping.load_mapping``); None = the contract's own names.
 
     Returns:
         LoadSummary with row counts, source files, their sha256 and the extra columns.
@@ -285,7 +320,7 @@ def load_input(
         >>> summary.row_counts["referrals"]  # doctest: +SKIP
         1200
     """
-    inputs = resolve(Path(source))
+    inputs, mapping = resolve(Path(source)), mapping or InputMapping()
     kind = inputs[0].kind if len({i.kind for i in inputs}) == 1 else "mixed"
     progress, attached = on_progress or silent, False
     try:
@@ -300,12 +335,15 @@ def load_input(
         found, staged = [], []
         for step, inp in enumerate(inputs, start=1):
             problems, ok = _stage(con, inp)
+            if ok:
+                problems += apply_mapping(con, _src(inp.table.name), inp.table,
+                                          mapping.table(inp.table.name), inp.path)
             found += problems
             staged += [inp] if ok else []
             progress(f"read {inp.table.name}", step / (len(inputs) + 1))
         con.execute("begin")
         try:
-            summary = _load(con, str(source), kind, inputs, staged, found)
+            summary = _load(con, str(source), kind, inputs, staged, found, mapping)
         except BaseException:
             con.execute("rollback")
             raise
@@ -327,12 +365,16 @@ def _load(
     inputs: list[Input],
     staged: list[Input],
     found: list[ContractError],
+    mapping: InputMapping,
 ) -> LoadSummary:
     """Build the raw tables from the staged sources and check them (inside a transaction)."""
     extras: dict[str, tuple[str, ...]] = {}
     absent: dict[str, tuple[str, ...]] = {}
+    nulled: dict[str, dict[str, int]] = {}
     for inp in staged:
-        problems, extras[inp.table.name], absent[inp.table.name] = _build_raw(con, inp)
+        nulled[inp.table.name] = {}
+        problems, extras[inp.table.name], absent[inp.table.name] = _build_raw(
+            con, inp, mapping, nulled[inp.table.name])
         found += problems
     incomplete = {e.table for e in found if e.rule in _PARTIAL}
     incomplete |= {i.table.name for i in inputs if i not in staged}
@@ -344,6 +386,10 @@ def _load(
     for name, columns in absent.items():
         if columns:
             log.warning("%s: optional column(s) absent, loaded as NULL: %s", name, columns)
+    for name, counts in nulled.items():
+        for column, n in counts.items():
+            log.warning("%s.%s: %d bad value(s) loaded as NULL (on_bad_value = null)",
+                        name, column, n)
     files = {i.table.name: i.path for i in inputs}
     counts = {t: _scalar(con, f"select count(*) from {quote_ident(raw_name(t))}") for t in files}
     return LoadSummary(
@@ -354,6 +400,8 @@ def _load(
         sha256={path: sha256(path) for path in sorted(set(files.values()))},
         extra_columns={k: v for k, v in extras.items() if v},
         absent_columns={k: v for k, v in absent.items() if v},
+        nulled_values={k: v for k, v in nulled.items() if v},
+        mapping=mapping.path,
     )
 
 
@@ -363,6 +411,7 @@ def load_to_file(
     *,
     overwrite: bool = False,
     on_progress: ProgressFn | None = None,
+    mapping: InputMapping | None = None,
 ) -> LoadSummary:
     """Load ``source`` into the DuckDB file ``db_path`` (``linkage load --input X --db FILE``).
 
@@ -391,7 +440,7 @@ def load_to_file(
         present = [raw_name(t) for t in INPUT_TABLES if table_exists(con, raw_name(t))]
         if present and not overwrite:
             raise OutputError(f"{db}: already holds {', '.join(present)}; use overwrite")
-        return load_input(source, con, on_progress=on_progress)
+        return load_input(source, con, on_progress=on_progress, mapping=mapping)
     except BaseException:
         con.close()
         if not existed:

@@ -76,12 +76,14 @@ def validate_input(
     window: StudyWindow | None = None,
     json_out: str | Path | None = None,
     docs_dir: str | Path | None = None,
+    mapping: Any = None,
 ) -> ValidationRun:
     """Validate ``source`` and write the JSON report and offline HTML pages if asked.
 
     Nothing is raised for failed expectations or a contract violation: both are in the
     returned run (and its ``exit_code``). A bad suite name or output path raises before the
-    input is read.
+    input is read. ``mapping`` (``linkage.ingest.load_mapping``) maps input files in other
+    column names or formats onto the contract as they are loaded.
 
     Raises:
         ConfigError: ``suite`` is not a shipped suite.
@@ -100,7 +102,7 @@ def validate_input(
         raise OutputError(f"JSON report {json_out} is a folder; name a file")
     window = window or StudyWindow()
     try:
-        results, error = _validate(Path(source), suite, window), None
+        results, error = _validate(Path(source), suite, window, mapping), None
     except ContractError as exc:
         results, error = [], exc
         log.info("validate: %s breaks the contract (%d violation(s))", source,
@@ -114,7 +116,8 @@ def validate_input(
     return ValidationRun(results, report, error, tuple(written))
 
 
-def _validate(source: Path, suite: str | None, window: StudyWindow) -> list[SuiteResult]:
+def _validate(source: Path, suite: str | None, window: StudyWindow,
+              mapping: Any = None) -> list[SuiteResult]:
     suites = [suite] if suite else None
     if source.is_file() and source.suffix.lower() in _DB_SUFFIXES and _is_study_db(source):
         con = _open_read_only(source)
@@ -126,7 +129,7 @@ def _validate(source: Path, suite: str | None, window: StudyWindow) -> list[Suit
 
     con = connect()
     try:
-        load_input(source, con)
+        load_input(source, con, mapping=mapping)
         return validate_tables(con, suites, window=window)
     finally:
         con.close()
