@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from linkage.db import connect, quote_literal, row_count
@@ -123,47 +124,80 @@ def run_replicate(
         >>> sc = load_scenario("default", scale=0.01, seed=3)
         >>> run_replicate(sc, "/tmp/rep3").shape  # doctest: +SKIP
     """
-    work = Path(workdir)
     seconds: dict[str, float] = {}
+    con = linked_replicate(scenario, workdir, seed=seed, lean=lean, seconds=seconds)
+    try:
+        rows = score_replicate(con, scenario, n_boot=n_boot, seed=seed, lean=lean,
+                               seconds=seconds)
+    finally:
+        con.close()
+    rows.attrs["seconds"] = seconds
+    return rows
+
+
+def _lap(seconds: dict[str, float], step: str, t0: float) -> float:
+    now = time.perf_counter()
+    seconds[step] = round(now - t0, 3)
+    return now
+
+
+def linked_replicate(
+    scenario: Scenario, workdir: str | Path, *, seed: int = DEFAULT_SEED, lean: bool = True,
+    seconds: dict[str, float] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """The first half of ``run_replicate``: generate, load (with truth) and link; returns
+    the open study connection (in memory when ``lean``). ``seconds`` gets each step's.
+
+    Example:
+        >>> sc = load_scenario("default", scale=0.01)
+        >>> con = linked_replicate(sc, "/tmp/rep")  # doctest: +SKIP
+        >>> score_replicate(con, sc).shape  # doctest: +SKIP
+    """
+    work = Path(workdir)
+    seconds = {} if seconds is None else seconds
     t0 = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal t0
-        now = time.perf_counter()
-        seconds[step] = round(now - t0, 3)
-        t0 = now
-
     generate(scenario, work / "data", fmt="parquet", referred_tips_only=lean)
-    lap("generate")
+    t0 = _lap(seconds, "generate", t0)
     con = connect(":memory:" if lean else work / "study.duckdb")
     try:
         if lean:
             con.execute(f"set temp_directory = {quote_literal(str(work / 'spill'))}")
         load_input(work / "data", con)
         load_truth(work / "data" / "truth", con)
-        lap("load")
+        t0 = _lap(seconds, "load", t0)
         options: dict = {}
         if lean:
             n_pairs = lean_u_max_pairs(row_count(con, "raw_referrals"),
                                        row_count(con, "raw_case_outcomes"))
             options = {"charts": False, "u_max_pairs": n_pairs, "memoise_sql": True}
         link(con, seed=seed, **options)
-        lap("link")
-        options = {"dimensions": ("offense_type",), "companions": False} if lean else {}
-        summary = estimate(con, seed=seed, n_boot=n_boot, suppress_below=0, min_denominator=0,
-                           comparisons=False, **options)
-        lap("estimate")
-        truth_comparison(con, summary.follow_up_days, publish=False)
-        truth = con.table("truth_cells").df()
-        est = con.sql(
-            "select method, offense_type, stage, rate_kind, n_referrals, estimate, ci_low,"
-            " ci_high from conversion_rates"
-        ).df()
-    finally:
+        _lap(seconds, "link", t0)
+    except BaseException:
         con.close()
+        raise
+    return con
+
+
+def score_replicate(
+    con: duckdb.DuckDBPyConnection, scenario: Scenario, *, n_boot: int = 100,
+    seed: int = DEFAULT_SEED, lean: bool = True, seconds: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    """The second half of ``run_replicate``: estimate on a linked study (unsuppressed) and join every method's rates to the truth. ``run_replicate`` is
+    ``linked_replicate`` then this; ``benchmarks/matrix_cache.py`` calls it on kept links."""
+    seconds = {} if seconds is None else seconds
+    t0 = time.perf_counter()
+    options = {"dimensions": ("offense_type",), "companions": False} if lean else {}
+    summary = estimate(con, seed=seed, n_boot=n_boot, suppress_below=0, min_denominator=0,
+                       comparisons=False, **options)
+    t0 = _lap(seconds, "estimate", t0)
+    truth_comparison(con, summary.follow_up_days, publish=False)
+    truth = con.table("truth_cells").df()
+    est = con.sql(
+        "select method, offense_type, stage, rate_kind, n_referrals, estimate, ci_low,"
+        " ci_high from conversion_rates"
+    ).df()
     rows = est.merge(truth, on=["offense_type", "stage", "rate_kind"], how="left")
-    lap("truth")
-    rows.attrs["seconds"] = seconds
+    _lap(seconds, "truth", t0)
     return rows
 
 
