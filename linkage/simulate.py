@@ -182,8 +182,9 @@ def score_replicate(
     con: duckdb.DuckDBPyConnection, scenario: Scenario, *, n_boot: int = 100,
     seed: int = DEFAULT_SEED, lean: bool = True, seconds: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """The second half of ``run_replicate``: estimate on a linked study (unsuppressed) and join every method's rates to the truth. ``run_replicate`` is
-    ``linked_replicate`` then this; ``benchmarks/matrix_cache.py`` calls it on kept links."""
+    """The second half of ``run_replicate``: estimate on a linked study (unsuppressed) and
+    join every method's rates to the truth. ``run_replicate`` is ``linked_replicate`` then
+    this; ``benchmarks/matrix_cache.py`` calls it on kept links."""
     seconds = {} if seconds is None else seconds
     t0 = time.perf_counter()
     options = {"dimensions": ("offense_type",), "companions": False} if lean else {}
