@@ -82,6 +82,7 @@ final as (
         l.referral_id is not null as is_link,
         a.referral_id is not null as is_audit_pair,
         c.cybertip_ref is not null as is_audit_case,
+        c.agency_id as case_agency_id,
         coalesce(
             a.referral_id is null
             and s.identity_probability >= $same_person_floor
