@@ -195,7 +195,7 @@ def score_replicate(
     truth = con.table("truth_cells").df()
     est = con.sql(
         "select method, offense_type, stage, rate_kind, n_referrals, estimate, ci_low,"
-        " ci_high from conversion_rates"
+        " ci_high, bound_low, bound_high from conversion_rates"
     ).df()
     rows = est.merge(truth, on=["offense_type", "stage", "rate_kind"], how="left")
     _lap(seconds, "truth", t0)

@@ -40,6 +40,7 @@ from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError
 from linkage.estimation import disclosure
 from linkage.estimation import rates as rt
+from linkage.estimation.bounds import SIBLING_SHARE_RANGE, with_bounds
 from linkage.estimation.calibration import (
     SIBLING_SHARE,
     CalibrationFit,
@@ -56,6 +57,7 @@ from linkage.estimation.correction import (
     primary_draw,
 )
 from linkage.estimation.intervals import Draw, method_table
+from linkage.estimation.process import with_process_intervals
 from linkage.estimation.sensitivity import threshold_sensitivity
 from linkage.estimation.simple import pi_deterministic, pi_threshold, pi_weighted
 from linkage.estimation.truth import truth_comparison
@@ -155,6 +157,7 @@ def estimate(
     follow_up_days: int = rt.DEFAULT_FOLLOW_UP_DAYS,
     end_date: dt.date | None = None,
     sibling_share: float | None = None,
+    sibling_share_range: tuple[float, float] | None = None,
     comparisons: bool = True,
     dimensions: Sequence[str] = rt.STRATA, companions: bool = True,
 ) -> EstimateSummary:
@@ -172,7 +175,9 @@ def estimate(
         end_date: the study end (extract) date; None = latest date in the data.
         sibling_share: assumed share of a case subject's other referrals to the same
             agency that belong to the case (None = ``SIBLING_SHARE``); the audit sample
-            records one tip per case, so it cannot tell - vary it as a sensitivity check.
+            records one tip per case, so it cannot tell: the calibrated rows carry the
+            estimates and bounds over ``sibling_share_range`` (None = 0 to 1) and the
+            tipping point (:mod:`linkage.estimation.bounds`).
         comparisons: also build what the report reads beside the primary estimate: the
             threshold estimator at other thresholds and, on synthetic data, the truth
             (``conversion_rates_threshold``, ``conversion_rates_truth``).
@@ -203,6 +208,10 @@ def estimate(
                     "probabilities and no missed-link correction")
     table = _method_tables(con, inputs, fit, rng, threshold=threshold, n_boot=n_boot,
                            sibling_share=share, dimensions=dimensions)
+    table = with_bounds(table, inputs, PRIMARY, share, rng, dimensions,
+                        share_range=SIBLING_SHARE_RANGE if sibling_share_range is None
+                        else sibling_share_range)
+    table = with_process_intervals(table)
     table = table.assign(is_primary=table["method"] == primary,
                          follow_up_days=follow_up_days, censoring=censoring.describe())
     published = disclosure.suppress(table, min_numerator=suppress_below,
