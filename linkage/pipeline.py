@@ -125,6 +125,7 @@ ESTIMATION: tuple[Step, ...] = _steps(
     "marts/rates_calibration.sql",
     "marts/rates_missed_links.sql",
     "marts/rates_tip_funnel.sql",
+    "marts/conversion_rates_horizons.sql",
 )
 """The estimators' cells (from their numpy output) and the published tables."""
 

@@ -7,9 +7,8 @@ share of this replicate's referrals** that reached the stage under the same cens
 as the estimators (``truth_cells``, from ``truth_referrals``' true dates):
 the finite-population quantity a study reports, which is also what the intervals target.
 
-A replicate is **lean** by default: it computes what it scores and nothing else (see
-``run_replicate``); ``lean=False`` runs it as a whole study would, for checking that the
-lean one measures the same.
+A replicate is **lean** by default: it computes what it scores only (``run_replicate``);
+``lean=False`` runs it as a whole study would (to check that lean measures the same).
 
 ``sweep`` reruns the simulation over values of one scenario knob (a dotted key such as
 ``corruption.noise`` or ``completeness.small.email``); ``run_matrix`` runs it in several
@@ -17,8 +16,7 @@ worlds (shipped scenarios or TOML files) at once, in parallel processes, and wri
 stress matrix (``matrix.csv``, ``matrix.html``).
 
 Example:
-    >>> result = simulate(scale=0.02, replicates=2, seed=1)  # doctest: +SKIP
-    >>> result.summary.query("method == 'calibrated'").head()  # doctest: +SKIP
+    >>> simulate(scale=0.02, replicates=2, seed=1).summary.head()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -147,12 +145,7 @@ def linked_replicate(
 ) -> duckdb.DuckDBPyConnection:
     """The first half of ``run_replicate``: generate, load (with truth) and link; returns
     the open study connection (in memory when ``lean``). ``seconds`` gets each step's.
-
-    Example:
-        >>> sc = load_scenario("default", scale=0.01)
-        >>> con = linked_replicate(sc, "/tmp/rep")  # doctest: +SKIP
-        >>> score_replicate(con, sc).shape  # doctest: +SKIP
-    """
+    Example: ``score_replicate(linked_replicate(sc, "/tmp/rep"), sc)``."""
     work = Path(workdir)
     seconds = {} if seconds is None else seconds
     t0 = time.perf_counter()

@@ -300,10 +300,17 @@ def pi_calibrated(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
     Example:
         >>> pi_calibrated(inputs, fit_calibration(inputs))[:, 0].sum()  # doctest: +SKIP
     """
+    return per_referral(inputs, pair_weights(inputs, fit))
+
+
+def pair_weights(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
+    """Each pair's probability of being the referral's link under ``fit``, with what the
+    audit knows (``pi_calibrated`` sums it x the stages; the time-to-event step weights
+    each pair's stage dates by it)."""
     q = link_probabilities(inputs, fit)
     q = np.where(inputs.audit_case, audit_truth(inputs, fit), q)
     q = np.where(_known(inputs)[inputs.pair_ref] & ~inputs.audit_pair, 0.0, q)
-    return per_referral(inputs, normalise(q, inputs.pair_ref, inputs.n_referrals))
+    return normalise(q, inputs.pair_ref, inputs.n_referrals)
 
 
 def _pav(y: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -134,6 +134,8 @@ class RateInputs:
         stages: (n_pairs, 4) bool, stage reached within the window.
         case_agency: per case index, an integer code of the agency holding the case (the
             cells of the recording probability); None = one agency.
+        days: (n_pairs, 4) days from the referral to the case's stage date, not windowed
+            (NaN = not reached); None = not loaded (the time-to-event step needs it).
     """
 
     referrals: pd.DataFrame
@@ -150,6 +152,7 @@ class RateInputs:
     sibling: np.ndarray
     stages: np.ndarray
     case_agency: np.ndarray | None = None
+    days: np.ndarray | None = None
 
     @property
     def n_referrals(self) -> int:
@@ -209,6 +212,8 @@ def load_inputs(con: duckdb.DuckDBPyConnection, censoring: Censoring) -> RateInp
         audit_sibling=pairs["is_audit_sibling"].to_numpy(dtype=bool),
         sibling=pairs["is_sibling"].to_numpy(dtype=bool),
         stages=pairs[stage_cols].to_numpy(dtype=bool),
+        days=pairs[[f"days_to_{s}" for s in STAGE_NAMES]].to_numpy(dtype=float,
+                                                                   na_value=np.nan),
         case_agency=_case_codes(pairs["case_idx"].to_numpy(dtype=np.int64),
                                 pairs["case_agency_id"]),
     )

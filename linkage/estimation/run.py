@@ -60,6 +60,7 @@ from linkage.estimation.intervals import Draw, method_table
 from linkage.estimation.process import with_process_intervals
 from linkage.estimation.sensitivity import threshold_sensitivity
 from linkage.estimation.simple import pi_deterministic, pi_threshold, pi_weighted
+from linkage.estimation.survival import DEFAULT_HORIZONS, horizon_frame
 from linkage.estimation.truth import truth_comparison
 from linkage.summaries import EstimateFacts
 
@@ -158,6 +159,7 @@ def estimate(
     end_date: dt.date | None = None,
     sibling_share: float | None = None,
     sibling_share_range: tuple[float, float] | None = None,
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
     comparisons: bool = True,
     dimensions: Sequence[str] = rt.STRATA, companions: bool = True,
 ) -> EstimateSummary:
@@ -174,10 +176,9 @@ def estimate(
         follow_up_days: the censoring rule's window (see :mod:`linkage.estimation.rates`).
         end_date: the study end (extract) date; None = latest date in the data.
         sibling_share: assumed share of a case subject's other referrals to the same
-            agency that belong to the case (None = ``SIBLING_SHARE``); the audit sample
-            records one tip per case, so it cannot tell: the calibrated rows carry the
-            estimates and bounds over ``sibling_share_range`` (None = 0 to 1) and the
-            tipping point (:mod:`linkage.estimation.bounds`).
+            agency that belong to the case (None = ``SIBLING_SHARE``): not identifiable,
+            so bounds over ``sibling_share_range`` (None = 0-1) (``estimation.bounds``).
+        horizons: days of ``conversion_rates_horizons`` (plus the longest supported).
         comparisons: also build what the report reads beside the primary estimate: the
             threshold estimator at other thresholds and, on synthetic data, the truth
             (``conversion_rates_threshold``, ``conversion_rates_truth``).
@@ -196,7 +197,7 @@ def estimate(
         >>> summary.headline["arrest"]  # doctest: +SKIP
         0.0143
     """
-    _check_options(primary, n_boot, follow_up_days, dimensions)
+    _check_options(primary, n_boot, follow_up_days, dimensions, horizons)
     t0 = time.perf_counter()
     censoring = rt.Censoring(end_date or rt.infer_end_date(con), follow_up_days)
     inputs = rt.load_inputs(con, censoring)
@@ -204,38 +205,49 @@ def estimate(
     share = SIBLING_SHARE if sibling_share is None else float(sibling_share)
     fit = refine(inputs, fit_calibration(inputs, sibling_share=share))
     if fit.n_audit_links == 0:
-        log.warning("no cybertip_ref audit links: the calibration falls back to Splink's "
-                    "probabilities and no missed-link correction")
+        log.warning("no cybertip_ref audit links: no calibration, no missed-link correction")
     table = _method_tables(con, inputs, fit, rng, threshold=threshold, n_boot=n_boot,
                            sibling_share=share, dimensions=dimensions)
-    table = with_bounds(table, inputs, PRIMARY, share, rng, dimensions,
-                        share_range=SIBLING_SHARE_RANGE if sibling_share_range is None
-                        else sibling_share_range)
-    table = with_process_intervals(table)
+    table = with_process_intervals(with_bounds(
+        table, inputs, PRIMARY, share, rng, dimensions,
+        share_range=sibling_share_range or SIBLING_SHARE_RANGE))
     table = table.assign(is_primary=table["method"] == primary,
-                         follow_up_days=follow_up_days, censoring=censoring.describe())
+                         follow_up_days=follow_up_days, horizon_days=follow_up_days,
+                         censoring=censoring.describe())
     published = disclosure.suppress(table, min_numerator=suppress_below,
                                     min_denominator=min_denominator)
-    tables = _write(con, published, inputs, fit, primary, censoring, companions)
+    tables = _write(con, published, inputs, fit, primary, censoring, companions,
+                    horizon_frame(inputs, fit, horizons, suppress_below) if companions
+                    else None)
     if comparisons:
         tables += _comparisons(con, censoring, suppress_below, min_denominator)
-    allrow = table[(table.method == primary) & (table.stratum == "ALL")
-                   & (table.dimension == "offense_type") & (table.rate_kind == "cumulative")]
-    summary = EstimateSummary(
-        primary=primary, methods=METHODS, n_referrals=inputs.n_referrals,
-        n_eligible=int(inputs.eligible.sum()), censoring=censoring.describe(),
-        n_audit_links=fit.n_audit_links, audit_missed_share=fit.audit_missed_share,
-        follow_up_days=follow_up_days,
-        headline=dict(zip(allrow["stage"], allrow["estimate"].astype(float), strict=True)),
-        tables=tables, seconds=round(time.perf_counter() - t0, 3),
-        min_numerator=suppress_below, min_denominator=min_denominator)
+    summary = _summary(table, inputs, fit, primary, censoring, tables,
+                       time.perf_counter() - t0, suppress_below, min_denominator)
     log.info("estimated %d methods over %d eligible referrals in %.1f s",
              len(METHODS), summary.n_eligible, summary.seconds)
     return summary
 
 
+def _summary(table: pd.DataFrame, inputs: rt.RateInputs, fit: CalibrationFit, primary: str,
+             censoring: rt.Censoring, tables: tuple[str, ...], seconds: float,
+             suppress_below: int, min_denominator: int) -> EstimateSummary:
+    """The ``EstimateSummary`` of an estimate: counts, settings and the ALL headline."""
+    allrow = table[(table.method == primary) & (table.stratum == "ALL")
+                   & (table.dimension == "offense_type") & (table.rate_kind == "cumulative")]
+    return EstimateSummary(
+        primary=primary, methods=METHODS, n_referrals=inputs.n_referrals,
+        n_eligible=int(inputs.eligible.sum()), censoring=censoring.describe(),
+        n_audit_links=fit.n_audit_links, audit_missed_share=fit.audit_missed_share,
+        follow_up_days=censoring.follow_up_days,
+        headline=dict(zip(allrow["stage"], allrow["estimate"].astype(float), strict=True)),
+        tables=tables, seconds=round(seconds, 3),
+        min_numerator=suppress_below, min_denominator=min_denominator)
+
+
 def _check_options(primary: str, n_boot: int, follow_up_days: int,
-                   dimensions: Sequence[str]) -> None:
+                   dimensions: Sequence[str], horizons: Sequence[int] = (365,)) -> None:
+    if not horizons or min(horizons) <= 0:
+        raise ConfigError(f"horizons must be positive days, got {list(horizons)}")
     if primary not in METHODS:
         raise ConfigError(f"primary must be one of {', '.join(METHODS)}, got {primary!r}")
     if n_boot < 1 or follow_up_days < 0:
@@ -291,7 +303,7 @@ def _method_tables(con: duckdb.DuckDBPyConnection, inputs: rt.RateInputs,
 
 def _write(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, inputs: rt.RateInputs,
            fit: CalibrationFit, primary: str, censoring: rt.Censoring,
-           companions: bool = True) -> tuple[str, ...]:
+           companions: bool = True, horizons: pd.DataFrame | None = None) -> tuple[str, ...]:
     """Write the estimation tables in run order, each from its SQL file; the estimators'
     numpy output reaches them as registered frames. Without ``companions`` only the cells
     and ``conversion_rates``."""
@@ -312,6 +324,7 @@ def _write(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, inputs: rt.R
         "rates_methods_input": methods,
         "rates_calibration_input": fit.calibration_table(),
         "rates_missed_links_input": missed_table(inputs, fit),
+        "rates_horizons_input": horizons,
     }
     for name, frame in views.items():
         con.register(name, frame)

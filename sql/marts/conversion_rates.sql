@@ -34,6 +34,7 @@ final as (
         suppressed,
         suppression,
         follow_up_days,
+        horizon_days,
         censoring
     from estimates
     where dimension = 'offense_type'
