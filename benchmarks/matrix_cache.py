@@ -14,7 +14,9 @@ folder exactly as ``linkage simulate`` does (``replicates/<world>/<i>.csv``, ``m
         --out bench_out/matrix --jobs 2
     python benchmarks/matrix_cache.py check --linked bench_out/linked --world default --replicate 0
 
-``check`` reruns one replicate whole (``linkage.simulate.run_replicate``) and compares its
+``summary --out bench_out/matrix`` prints the primary's bias, coverage of its interval and
+of its sensitivity bounds, and the time-to-event bias per horizon. ``check`` reruns one
+replicate whole (``linkage.simulate.run_replicate``) and compares its
 rows with the cached route's: they must be identical.
 """
 
@@ -27,7 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from bench_matrix import _md
 
 from linkage.db import connect, quote_ident, quote_literal, table_exists
 from linkage.defaults import SIMULATION_SEED
@@ -109,7 +113,9 @@ def _estimate_task(task: tuple) -> tuple[pd.DataFrame, dict]:
                                seconds=seconds)
     finally:
         con.close()
-    return rows.assign(world=sc.name, replicate=i, seed=seed + i), seconds
+    out = rows.assign(world=sc.name, replicate=i, seed=seed + i)
+    out.attrs["horizons"] = rows.attrs.get("horizons")
+    return out, seconds
 
 
 def cmd_link(args) -> None:
@@ -149,6 +155,11 @@ def cmd_estimate(args) -> None:
                                                           jobs=args.jobs), 1):
         path = out / "replicates" / task[0] / f"{task[3]:05d}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
+        horizons = rows.attrs.get("horizons")
+        if horizons is not None:  # time-to-event rows beside the matrix (not in it)
+            h_path = out / "horizons" / task[0] / f"{task[3]:05d}.csv"
+            h_path.parent.mkdir(parents=True, exist_ok=True)
+            horizons.assign(world=task[0], replicate=task[3]).to_csv(h_path, index=False)
         rows.to_csv(path.with_suffix(".tmp"), index=False)
         path.with_suffix(".tmp").replace(path)
         with (out / "timings.csv").open("a") as fh:
@@ -182,6 +193,33 @@ def cmd_check(args) -> None:
         print(diff.head(20).to_string())
 
 
+def cmd_summary(args) -> None:
+    """The primary's ALL cumulative cells per world: bias, interval coverage, coverage of
+    the sensitivity bounds, and the time-to-event bias at each horizon (Markdown)."""
+    out = Path(args.out)
+    files = sorted((out / "replicates").glob("*/*.csv"))
+    m = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    m = m[(m.method == "calibrated") & (m.offense_type == "ALL")
+          & (m.rate_kind == "cumulative")]
+    m = m.assign(err=(m.estimate - m.truth) * 100,
+                 cov=(m.ci_low <= m.truth) & (m.truth <= m.ci_high),
+                 bcov=(m.bound_low <= m.truth) & (m.truth <= m.bound_high))
+    g = m.groupby(["world", "stage"]).agg(reps=("err", "size"), bias_pp=("err", "mean"),
+                                          coverage=("cov", "mean"),
+                                          bounds_coverage=("bcov", "mean"))
+    print(_md(g.round(2).reset_index()))
+    h_files = sorted((out / "horizons").glob("*/*.csv"))
+    if h_files:
+        h = pd.concat([pd.read_csv(f) for f in h_files], ignore_index=True)
+        h = h[h.offense_type == "ALL"]
+        h = h.assign(err=(h.estimate - h.truth) * 100,
+                     horizon=np.where(h.is_longest, "longest", h.horizon_days.astype(str)))
+        t = h.pivot_table(index=["world", "stage"], columns="horizon", values="err",
+                          aggfunc="mean")
+        print("\ntime to event, ALL: mean bias (pp) of the weighted Kaplan-Meier rate\n")
+        print(_md(t.round(2).reset_index()))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -205,8 +243,11 @@ def main() -> None:
     ck.add_argument("--world", default="default")
     ck.add_argument("--replicate", type=int, default=0)
     ck.add_argument("--n-boot", type=int, default=100)
+    sm = sub.add_parser("summary")
+    sm.add_argument("--out", required=True)
     args = ap.parse_args()
-    {"link": cmd_link, "estimate": cmd_estimate, "check": cmd_check}[args.cmd](args)
+    {"link": cmd_link, "estimate": cmd_estimate, "check": cmd_check,
+     "summary": cmd_summary}[args.cmd](args)
 
 
 if __name__ == "__main__":

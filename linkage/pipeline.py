@@ -136,6 +136,7 @@ COMPARISONS: tuple[Step, ...] = _steps(
     "intermediate/rates_truth.sql",
     "intermediate/truth_cells.sql",
     "marts/conversion_rates_truth.sql",
+    "intermediate/truth_horizons.sql",
 )
 """What the report reads beside the primary estimate: the threshold estimator at other
 thresholds and, on synthetic data, the truth under the same censoring."""

@@ -7,8 +7,8 @@ share of this replicate's referrals** that reached the stage under the same cens
 as the estimators (``truth_cells``, from ``truth_referrals``' true dates):
 the finite-population quantity a study reports, which is also what the intervals target.
 
-A replicate is **lean** by default: it computes what it scores only (``run_replicate``);
-``lean=False`` runs it as a whole study would (to check that lean measures the same).
+A replicate is **lean** by default (computes only what it scores); ``lean=False`` runs it
+as a whole study would. ``rows.attrs["horizons"]`` holds the time-to-event rows, scored.
 
 ``sweep`` reruns the simulation over values of one scenario knob (a dotted key such as
 ``corruption.noise`` or ``completeness.small.email``); ``run_matrix`` runs it in several
@@ -36,7 +36,7 @@ from linkage.db import connect, quote_literal, row_count
 from linkage.defaults import DEFAULT_SEED, SIMULATION_SEED
 from linkage.errors import ConfigError
 from linkage.estimation import estimate
-from linkage.estimation.truth import truth_comparison
+from linkage.estimation.truth import horizon_scores, truth_comparison
 from linkage.generation import Scenario, generate, load_scenario
 from linkage.ingest import load_input, load_truth
 from linkage.linking import link
@@ -106,21 +106,20 @@ def run_replicate(
     scenario: Scenario, workdir: str | Path, *, n_boot: int = 100, seed: int = DEFAULT_SEED,
     lean: bool = True,
 ) -> pd.DataFrame:
-    """One replicate (generate, load, link, estimate, truth) as scored rows; the seconds
-    of each step are in ``.attrs["seconds"]``.
+    """One replicate (generate, load, link, estimate, truth) as scored rows; each step's
+    seconds in ``.attrs["seconds"]``.
 
     A lean replicate computes only what is scored: the tips never referred are not
     generated (nothing but the tip funnel reads them), the study database stays in
     memory, Splink draws no charts, samples ``lean_u_max_pairs`` pairs for u and builds its
     SQL with memoised exact-match detection (the same SQL, a third less CPU), and the
-    estimators run over offense types only and write ``conversion_rates`` alone. The
+    estimators run over offense types only (``conversion_rates`` and the horizons). The
     offense-type rates then come from the same referrals, cases and random draws as in a
     full replicate (``lean=False``, as ``linkage run`` does it); only the u sample is
     smaller. EM runs as in a study: its blocks hold far fewer pairs than its cap.
 
     Example:
-        >>> sc = load_scenario("default", scale=0.01, seed=3)
-        >>> run_replicate(sc, "/tmp/rep3").shape  # doctest: +SKIP
+        >>> run_replicate(load_scenario("default", scale=0.01), "/tmp/r").shape  # doctest: +SKIP
     """
     seconds: dict[str, float] = {}
     con = linked_replicate(scenario, workdir, seed=seed, lean=lean, seconds=seconds)
@@ -191,6 +190,7 @@ def score_replicate(
         " ci_high, bound_low, bound_high from conversion_rates"
     ).df()
     rows = est.merge(truth, on=["offense_type", "stage", "rate_kind"], how="left")
+    rows.attrs["horizons"] = horizon_scores(con)
     _lap(seconds, "truth", t0)
     return rows
 

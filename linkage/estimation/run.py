@@ -217,8 +217,7 @@ def estimate(
     published = disclosure.suppress(table, min_numerator=suppress_below,
                                     min_denominator=min_denominator)
     tables = _write(con, published, inputs, fit, primary, censoring, companions,
-                    horizon_frame(inputs, fit, horizons, suppress_below) if companions
-                    else None)
+                    horizon_frame(inputs, fit, horizons, suppress_below))
     if comparisons:
         tables += _comparisons(con, censoring, suppress_below, min_denominator)
     summary = _summary(table, inputs, fit, primary, censoring, tables,
@@ -307,12 +306,15 @@ def _write(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, inputs: rt.R
     """Write the estimation tables in run order, each from its SQL file; the estimators'
     numpy output reaches them as registered frames. Without ``companions`` only the cells
     and ``conversion_rates``."""
-    if not companions:
+    if not companions:  # the cells, conversion_rates and the horizons only
         con.register("rates_estimates_input", published)
+        con.register("rates_horizons_input", horizons)
         try:
-            return tuple(build_table(con, step.file) for step in pipeline.ESTIMATION[:2])
+            return tuple(build_table(con, step.file) for step in
+                         (*pipeline.ESTIMATION[:2], pipeline.ESTIMATION[-1]))
         finally:
             con.unregister("rates_estimates_input")
+            con.unregister("rates_horizons_input")
     methods = pd.DataFrame({
         "method": list(METHODS),
         "is_primary": [m == primary for m in METHODS],
