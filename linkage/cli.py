@@ -235,11 +235,13 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
                    "join its case (default 1): a sensitivity knob, not identifiable.")
 @click.option("--min-count", type=click.IntRange(min=0), default=10, show_default=True,
               help="Small-cell suppression: hide counts below this (0 = off).")
+@click.option("--horizons", default="180,365,730", show_default=True,
+              help="Days of the time-to-event rates (plus the longest supported).")
 @quiet_option
 @click.pass_context
 @handle_errors
 def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_up_days: int,
-             end_date: Any, sibling_share: float | None, min_count: int) -> None:
+             end_date: Any, sibling_share: float | None, min_count: int, horizons: str) -> None:
     """Estimate per-offense conversion rates with every method; write conversion_rates.
 
     Writes conversion_rates (offense type x stage x method, cumulative and conditional,
@@ -267,7 +269,8 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
         summary = run_estimate(con, seed=seed, n_boot=n_boot, follow_up_days=follow_up_days,
                                end_date=end_date.date() if end_date else None,
                                sibling_share=sibling_share, suppress_below=min_count,
-                               min_denominator=MIN_DENOMINATOR if min_count else 0)
+                               min_denominator=MIN_DENOMINATOR if min_count else 0,
+                               horizons=horizons)
         gate(con, ("conversion_rates",))
         echo(ctx, f"{summary.n_eligible:,} of {summary.n_referrals:,} referrals with full "
                    f"follow-up ({summary.censoring}); {summary.n_audit_links:,} audit links")

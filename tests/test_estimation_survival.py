@@ -82,3 +82,26 @@ def test_estimate_writes_horizons_with_the_window_rate_at_full_follow_up():
     np.testing.assert_allclose(at.estimate_x, at.estimate_y, atol=1e-9)
     cols = con.sql("select distinct horizon_days from conversion_rates").fetchall()
     assert cols == [(365,)]
+
+
+def test_cli_horizons_are_written_and_bad_ones_are_a_one_line_error(tmp_path):
+    import duckdb
+    from click.testing import CliRunner
+
+    from linkage.cli import main
+
+    db = tmp_path / "study.duckdb"
+    with duckdb.connect(str(db)) as con:
+        make_study(con)
+    args = ["estimate", "--db", str(db), "--n-boot", "5", "--end-date", "2025-12-31",
+            "--min-count", "0"]
+    ok = CliRunner().invoke(main, [*args, "--horizons", "90,365"])
+    assert ok.exit_code == 0, ok.output
+    with duckdb.connect(str(db), read_only=True) as con:
+        days = {r[0] for r in con.sql("select distinct horizon_days from "
+                                      "conversion_rates_horizons").fetchall()}
+    assert {90, 365} <= days
+    bad = CliRunner().invoke(main, [*args, "--horizons", "90,soon"])
+    assert bad.exit_code == 3
+    assert bad.output.strip().splitlines() == [
+        "error: horizons must be positive whole days (e.g. 180,365), got '90,soon'"]

@@ -60,7 +60,7 @@ from linkage.estimation.intervals import Draw, method_table
 from linkage.estimation.process import with_process_intervals
 from linkage.estimation.sensitivity import threshold_sensitivity
 from linkage.estimation.simple import pi_deterministic, pi_threshold, pi_weighted
-from linkage.estimation.survival import DEFAULT_HORIZONS, horizon_frame
+from linkage.estimation.survival import DEFAULT_HORIZONS, horizon_frame, parse_horizons
 from linkage.estimation.truth import truth_comparison
 from linkage.summaries import EstimateFacts
 
@@ -159,7 +159,7 @@ def estimate(
     end_date: dt.date | None = None,
     sibling_share: float | None = None,
     sibling_share_range: tuple[float, float] | None = None,
-    horizons: Sequence[int] = DEFAULT_HORIZONS,
+    horizons: Sequence[int] | str = DEFAULT_HORIZONS,
     comparisons: bool = True,
     dimensions: Sequence[str] = rt.STRATA, companions: bool = True,
 ) -> EstimateSummary:
@@ -217,7 +217,7 @@ def estimate(
     published = disclosure.suppress(table, min_numerator=suppress_below,
                                     min_denominator=min_denominator)
     tables = _write(con, published, inputs, fit, primary, censoring, companions,
-                    horizon_frame(inputs, fit, horizons, suppress_below))
+                    horizon_frame(inputs, fit, parse_horizons(horizons), suppress_below))
     if comparisons:
         tables += _comparisons(con, censoring, suppress_below, min_denominator)
     summary = _summary(table, inputs, fit, primary, censoring, tables,
@@ -244,9 +244,8 @@ def _summary(table: pd.DataFrame, inputs: rt.RateInputs, fit: CalibrationFit, pr
 
 
 def _check_options(primary: str, n_boot: int, follow_up_days: int,
-                   dimensions: Sequence[str], horizons: Sequence[int] = (365,)) -> None:
-    if not horizons or min(horizons) <= 0:
-        raise ConfigError(f"horizons must be positive days, got {list(horizons)}")
+                   dimensions: Sequence[str], horizons: Sequence[int] | str = (365,)) -> None:
+    parse_horizons(horizons)
     if primary not in METHODS:
         raise ConfigError(f"primary must be one of {', '.join(METHODS)}, got {primary!r}")
     if n_boot < 1 or follow_up_days < 0:

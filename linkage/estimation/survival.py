@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from linkage.contract import ALL_STRATUM
+from linkage.errors import ConfigError
 from linkage.estimation import rates as rt
 from linkage.estimation.calibration import CalibrationFit, pair_weights
 from linkage.estimation.correction import primary_draw
@@ -39,6 +40,23 @@ DEFAULT_HORIZONS: tuple[int, ...] = (180, 365, 730)
 LONGEST_SUPPORT = 0.25
 """The longest horizon reported is the follow-up that at least this share of referrals has
 (past it, the Kaplan-Meier tail rests on a few referrals)."""
+
+
+def parse_horizons(value: str | Sequence[int]) -> tuple[int, ...]:
+    """Horizons from ``"180,365"`` or a sequence; positive whole days.
+
+    Example:
+        >>> parse_horizons("180, 365")
+        (180, 365)
+    """
+    try:
+        days = tuple(int(x) for x in (value.split(",") if isinstance(value, str) else value)
+                     if str(x).strip())
+    except ValueError:
+        days = ()
+    if not days or min(days) <= 0:
+        raise ConfigError(f"horizons must be positive whole days (e.g. 180,365), got {value!r}")
+    return days
 
 
 def km_curve(time: np.ndarray, event: np.ndarray, weight: np.ndarray,
