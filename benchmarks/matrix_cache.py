@@ -15,7 +15,8 @@ folder exactly as ``linkage simulate`` does (``replicates/<world>/<i>.csv``, ``m
     python benchmarks/matrix_cache.py check --linked bench_out/linked --world default --replicate 0
 
 ``summary --out bench_out/matrix`` prints the primary's bias, coverage of its interval and
-of its sensitivity bounds, and the time-to-event bias per horizon. ``check`` reruns one
+of its sensitivity bounds, and the time-to-event bias per horizon; ``compare --before
+other_matrix --out bench_out/matrix`` pairs the replicates both hold. ``check`` reruns one
 replicate whole (``linkage.simulate.run_replicate``) and compares its
 rows with the cached route's: they must be identical.
 """
@@ -220,6 +221,29 @@ def cmd_summary(args) -> None:
         print(_md(t.round(2).reset_index()))
 
 
+def _primary_all(folder: Path) -> pd.DataFrame:
+    files = sorted((folder / "replicates").glob("*/*.csv"))
+    m = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    m = m[(m.method == "calibrated") & (m.offense_type == "ALL")
+          & (m.rate_kind == "cumulative")]
+    return m.assign(err=(m.estimate - m.truth) * 100,
+                    cov=(m.ci_low <= m.truth) & (m.truth <= m.ci_high))
+
+
+def cmd_compare(args) -> None:
+    """Before and after on the replicates both folders hold (same seeds, same data): the
+    primary's ALL cumulative bias (pp) and coverage per world and stage."""
+    before, after = _primary_all(Path(args.before)), _primary_all(Path(args.out))
+    keys = ["world", "replicate", "stage"]
+    both = before[keys + ["err", "cov"]].merge(after[keys + ["err", "cov"]], on=keys,
+                                               suffixes=("_before", "_after"))
+    g = both.groupby(["world", "stage"]).agg(
+        reps=("err_before", "size"), bias_before=("err_before", "mean"),
+        bias_after=("err_after", "mean"), cov_before=("cov_before", "mean"),
+        cov_after=("cov_after", "mean"))
+    print(_md(g.round(2).reset_index()))
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -245,9 +269,12 @@ def main() -> None:
     ck.add_argument("--n-boot", type=int, default=100)
     sm = sub.add_parser("summary")
     sm.add_argument("--out", required=True)
+    cp = sub.add_parser("compare")
+    cp.add_argument("--before", required=True)
+    cp.add_argument("--out", required=True)
     args = ap.parse_args()
     {"link": cmd_link, "estimate": cmd_estimate, "check": cmd_check,
-     "summary": cmd_summary}[args.cmd](args)
+     "summary": cmd_summary, "compare": cmd_compare}[args.cmd](args)
 
 
 if __name__ == "__main__":
