@@ -30,6 +30,7 @@ IMPUTED = ("weighted", "calibrated")
 """Methods whose ``ci_*`` hold linkage uncertainty only (for these referrals)."""
 FOR_THESE = "for these referrals (linkage uncertainty only)"
 FOR_PROCESS = "for the process (links taken as true; referral sampling only)"
+FOR_PROCESS_MI = "for the process (linkage and referral sampling; Rubin's rules)"
 
 
 def with_process_intervals(table: pd.DataFrame) -> pd.DataFrame:
@@ -42,7 +43,8 @@ def with_process_intervals(table: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         se_link = (hi - lo) / (2 * Z)
         se = np.sqrt(se_link ** 2 + np.where(n > 0, p * (1 - p) / n, np.nan))
-    out["interval"] = np.where(imputed, FOR_THESE, FOR_PROCESS)
+    out["interval"] = np.where(imputed, FOR_THESE, np.where(
+        out["method"] == "imputed", FOR_PROCESS_MI, FOR_PROCESS))
     out["process_ci_low"] = np.where(imputed, np.fmin(np.clip(p - Z * se, 0, 1), lo), lo)
     out["process_ci_high"] = np.where(imputed, np.fmax(np.clip(p + Z * se, 0, 1), hi), hi)
     return out
