@@ -62,7 +62,8 @@ def test_matrix_tiny_run_writes_the_matrix_and_resumes(tmp_path: Path) -> None:
     matrix = pd.read_csv(out / "matrix.csv")
     assert list(matrix.columns) == list(MATRIX_COLUMNS)
     assert set(matrix.world) == {"default", "repeat_referrals"}
-    assert set(matrix.method) == {"deterministic", "threshold", "weighted", "calibrated"}
+    assert set(matrix.method) == {"deterministic", "threshold", "weighted", "calibrated",
+                                  "imputed"}
     assert matrix.n_replicates.max() == 2
     assert not matrix.duplicated(["world", "method", "offense_type", "stage",
                                   "rate_kind"]).any()
