@@ -17,6 +17,7 @@ import pandas as pd
 
 from linkage.estimation import rates as rt
 from linkage.estimation.recording import (
+    RECORDING_BY_AGENCY,
     REFERRAL_CASE_FLOOR,
     cell_probabilities,
     inverse_probabilities,
@@ -185,8 +186,8 @@ def _case_prior(
     top = coarse[:-1] >= REFERRAL_CASE_FLOOR
     arrested = np.zeros(n_case, dtype=bool)
     arrested[inputs.pair_case[inputs.stages[:, 1]]] = True
-    agency = (np.zeros(n_case, dtype=np.int64) if inputs.case_agency is None
-              else inputs.case_agency[:n_case])
+    agency = (inputs.case_agency[:n_case] if RECORDING_BY_AGENCY
+              and inputs.case_agency is not None else np.zeros(n_case, dtype=np.int64))
     probs = cell_probabilities(agency, top[b], weight, arrested.astype(np.int64))
     inverse = inverse_probabilities(probs, audit.astype(float))
     # audit cases x their HT weight: the referral cases they stand for

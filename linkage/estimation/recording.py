@@ -27,6 +27,12 @@ from __future__ import annotations
 
 import numpy as np
 
+RECORDING_BY_AGENCY = False
+"""Cells by agency too (True) or by outcome only (False, the default). Measured on the
+stress matrix at 5% scale, where most agencies hold one audit case or none, agency cells
+made the audit correction's weights so uneven that the primary's investigation interval
+widened about sixfold (1.6 to 10.6 points) and its bias grew, while outcome cells alone
+kept ``uneven_audit`` as good as one pooled rate; worth revisiting at national scale."""
 REFERRAL_CASE_FLOOR = 0.7
 """Cases whose best candidate has at least this probability are taken as referral cases
 (the reference set of the recording probability; its sensitivity is in docs/methods.md)."""
