@@ -31,7 +31,7 @@ def test_lean_estimate_gives_the_same_offense_type_rates() -> None:
     assert len(estimate(full, **kw).tables) > 1
     summary = estimate(lean, dimensions=("offense_type",), companions=False,
                        comparisons=False, **kw)
-    assert summary.tables == ("rate_cells", "conversion_rates")
+    assert summary.tables == ("rate_cells", "conversion_rates", "conversion_rates_horizons")
     pd.testing.assert_frame_equal(_rates(full), _rates(lean))
     assert lean.sql("select count(*) from information_schema.tables "
                     "where table_name = 'conversion_rates_strata'").fetchall()[0][0] == 0
