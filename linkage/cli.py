@@ -231,11 +231,13 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
               help="Assumed share of a suspect's repeat referrals to the same agency that "
                    "join its case (default 1): a sensitivity knob, not identifiable.")
 @min_count_option(10)
+@click.option("--horizons", default="180,365,730", show_default=True,
+              help="Days of the time-to-event rates (plus the longest supported).")
 @quiet_option
 @click.pass_context
 @handle_errors
 def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_up_days: int,
-             end_date: Any, sibling_share: float | None, min_count: int) -> None:
+             end_date: Any, sibling_share: float | None, min_count: int, horizons: str) -> None:
     """Estimate per-offense conversion rates with every method; write conversion_rates.
 
     Writes conversion_rates (offense type x stage x method, cumulative and conditional,
@@ -263,7 +265,8 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
         summary = run_estimate(con, seed=seed, n_boot=n_boot, follow_up_days=follow_up_days,
                                end_date=end_date.date() if end_date else None,
                                sibling_share=sibling_share, suppress_below=min_count,
-                               min_denominator=MIN_DENOMINATOR if min_count else 0)
+                               min_denominator=MIN_DENOMINATOR if min_count else 0,
+                               horizons=horizons)
         gate(con, ("conversion_rates",))
         log_suppression(con)
         echo(ctx, f"{summary.n_eligible:,} of {summary.n_referrals:,} referrals with full "

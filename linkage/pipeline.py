@@ -148,6 +148,7 @@ ESTIMATION: tuple[Step, ...] = _steps(
     "marts/rates_calibration.sql",
     "marts/rates_missed_links.sql",
     "marts/rates_tip_funnel.sql",
+    "marts/conversion_rates_horizons.sql",
 )
 """The estimators' cells (from their numpy output) and the published tables."""
 
@@ -158,6 +159,7 @@ COMPARISONS: tuple[Step, ...] = _steps(
     "intermediate/rates_truth.sql",
     "intermediate/truth_cells.sql",
     "marts/conversion_rates_truth.sql",
+    "intermediate/truth_horizons.sql",
 )
 """What the report reads beside the primary estimate: the threshold estimator at other
 thresholds and, on synthetic data, the truth under the same censoring."""

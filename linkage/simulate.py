@@ -7,9 +7,8 @@ share of this replicate's referrals** that reached the stage under the same cens
 as the estimators (``truth_cells``, from ``truth_referrals``' true dates):
 the finite-population quantity a study reports, which is also what the intervals target.
 
-A replicate is **lean** by default: it computes what it scores and nothing else (see
-``run_replicate``); ``lean=False`` runs it as a whole study would, for checking that the
-lean one measures the same.
+A replicate is **lean** by default (computes only what it scores); ``lean=False`` runs it
+as a whole study would. ``rows.attrs["horizons"]`` holds the time-to-event rows, scored.
 
 ``sweep`` reruns the simulation over values of one scenario knob (a dotted key such as
 ``corruption.noise`` or ``completeness.small.email``); ``run_matrix`` runs it in several
@@ -17,8 +16,7 @@ worlds (shipped scenarios or TOML files) at once, in parallel processes, and wri
 stress matrix (``matrix.csv``, ``matrix.html``).
 
 Example:
-    >>> result = simulate(scale=0.02, replicates=2, seed=1)  # doctest: +SKIP
-    >>> result.summary.query("method == 'calibrated'").head()  # doctest: +SKIP
+    >>> simulate(scale=0.02, replicates=2, seed=1).summary.head()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -31,13 +29,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from linkage.db import connect, quote_literal, row_count
 from linkage.defaults import DEFAULT_SEED, SIMULATION_SEED
 from linkage.errors import ConfigError
 from linkage.estimation import estimate
-from linkage.estimation.truth import truth_comparison
+from linkage.estimation.truth import horizon_scores, truth_comparison
 from linkage.generation import Scenario, generate, load_scenario
 from linkage.ingest import load_input, load_truth
 from linkage.linking import link
@@ -107,63 +106,92 @@ def run_replicate(
     scenario: Scenario, workdir: str | Path, *, n_boot: int = 100, seed: int = DEFAULT_SEED,
     lean: bool = True,
 ) -> pd.DataFrame:
-    """One replicate (generate, load, link, estimate, truth) as scored rows; the seconds
-    of each step are in ``.attrs["seconds"]``.
+    """One replicate (generate, load, link, estimate, truth) as scored rows; each step's
+    seconds in ``.attrs["seconds"]``.
 
     A lean replicate computes only what is scored: the tips never referred are not
     generated (nothing but the tip funnel reads them), the study database stays in
     memory, Splink draws no charts, samples ``lean_u_max_pairs`` pairs for u and builds its
     SQL with memoised exact-match detection (the same SQL, a third less CPU), and the
-    estimators run over offense types only and write ``conversion_rates`` alone. The
+    estimators run over offense types only (``conversion_rates`` and the horizons). The
     offense-type rates then come from the same referrals, cases and random draws as in a
     full replicate (``lean=False``, as ``linkage run`` does it); only the u sample is
     smaller. EM runs as in a study: its blocks hold far fewer pairs than its cap.
 
     Example:
-        >>> sc = load_scenario("default", scale=0.01, seed=3)
-        >>> run_replicate(sc, "/tmp/rep3").shape  # doctest: +SKIP
+        >>> run_replicate(load_scenario("default", scale=0.01), "/tmp/r").shape  # doctest: +SKIP
     """
-    work = Path(workdir)
     seconds: dict[str, float] = {}
+    con = linked_replicate(scenario, workdir, seed=seed, lean=lean, seconds=seconds)
+    try:
+        rows = score_replicate(con, scenario, n_boot=n_boot, seed=seed, lean=lean,
+                               seconds=seconds)
+    finally:
+        con.close()
+    rows.attrs["seconds"] = seconds
+    return rows
+
+
+def _lap(seconds: dict[str, float], step: str, t0: float) -> float:
+    now = time.perf_counter()
+    seconds[step] = round(now - t0, 3)
+    return now
+
+
+def linked_replicate(
+    scenario: Scenario, workdir: str | Path, *, seed: int = DEFAULT_SEED, lean: bool = True,
+    seconds: dict[str, float] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """The first half of ``run_replicate``: generate, load (with truth) and link; returns
+    the open study connection (in memory when ``lean``). ``seconds`` gets each step's.
+    Example: ``score_replicate(linked_replicate(sc, "/tmp/rep"), sc)``."""
+    work = Path(workdir)
+    seconds = {} if seconds is None else seconds
     t0 = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal t0
-        now = time.perf_counter()
-        seconds[step] = round(now - t0, 3)
-        t0 = now
-
     generate(scenario, work / "data", fmt="parquet", referred_tips_only=lean)
-    lap("generate")
+    t0 = _lap(seconds, "generate", t0)
     con = connect(":memory:" if lean else work / "study.duckdb")
     try:
         if lean:
             con.execute(f"set temp_directory = {quote_literal(str(work / 'spill'))}")
         load_input(work / "data", con)
         load_truth(work / "data" / "truth", con)
-        lap("load")
+        t0 = _lap(seconds, "load", t0)
         options: dict = {}
         if lean:
             n_pairs = lean_u_max_pairs(row_count(con, "raw_referrals"),
                                        row_count(con, "raw_case_outcomes"))
             options = {"charts": False, "u_max_pairs": n_pairs, "memoise_sql": True}
         link(con, seed=seed, **options)
-        lap("link")
-        options = {"dimensions": ("offense_type",), "companions": False} if lean else {}
-        summary = estimate(con, seed=seed, n_boot=n_boot, suppress_below=0, min_denominator=0,
-                           comparisons=False, **options)
-        lap("estimate")
-        truth_comparison(con, summary.follow_up_days, publish=False)
-        truth = con.table("truth_cells").df()
-        est = con.sql(
-            "select method, offense_type, stage, rate_kind, n_referrals, estimate, ci_low,"
-            " ci_high from conversion_rates"
-        ).df()
-    finally:
+        _lap(seconds, "link", t0)
+    except BaseException:
         con.close()
+        raise
+    return con
+
+
+def score_replicate(
+    con: duckdb.DuckDBPyConnection, scenario: Scenario, *, n_boot: int = 100,
+    seed: int = DEFAULT_SEED, lean: bool = True, seconds: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    """The second half of ``run_replicate``: estimate on a linked study (unsuppressed) and
+    join every method's rates to the truth. ``run_replicate`` is ``linked_replicate`` then
+    this; ``benchmarks/matrix_cache.py`` calls it on kept links."""
+    seconds = {} if seconds is None else seconds
+    t0 = time.perf_counter()
+    options = {"dimensions": ("offense_type",), "companions": False} if lean else {}
+    summary = estimate(con, seed=seed, n_boot=n_boot, suppress_below=0, min_denominator=0,
+                       comparisons=False, **options)
+    t0 = _lap(seconds, "estimate", t0)
+    truth_comparison(con, summary.follow_up_days, publish=False)
+    truth = con.table("truth_cells").df()
+    est = con.sql(
+        "select method, offense_type, stage, rate_kind, n_referrals, estimate, ci_low,"
+        " ci_high, bound_low, bound_high from conversion_rates"
+    ).df()
     rows = est.merge(truth, on=["offense_type", "stage", "rate_kind"], how="left")
-    lap("truth")
-    rows.attrs["seconds"] = seconds
+    rows.attrs["horizons"] = horizon_scores(con)
+    _lap(seconds, "truth", t0)
     return rows
 
 

@@ -25,7 +25,7 @@ def test_estimate_writes_the_tables_and_prints_the_headline(tmp_path: Path) -> N
     with duckdb.connect(str(db), read_only=True) as con:
         methods = {r[0] for r in con.sql("select distinct method from conversion_rates"
                                           ).fetchall()}
-    assert methods == {"deterministic", "threshold", "weighted", "calibrated"}
+    assert methods == {"deterministic", "threshold", "weighted", "calibrated", "imputed"}
 
 
 def test_estimate_before_linkage_is_a_one_line_error(tmp_path: Path) -> None:
@@ -46,7 +46,8 @@ def test_simulate_scores_every_method_and_resumes(tmp_path: Path) -> None:
     first = CliRunner().invoke(main, [*args, "--replicates", "1"])
     assert first.exit_code == 0, first.output
     reps = pd.read_csv(out / "replicates" / "default" / "00000.csv")
-    assert set(reps.method) == {"deterministic", "threshold", "weighted", "calibrated"}
+    assert set(reps.method) == {"deterministic", "threshold", "weighted", "calibrated",
+                               "imputed"}
     assert reps.replicate.unique().tolist() == [0] and reps.truth.notna().any()
     again = CliRunner().invoke(main, [*args, "--replicates", "2"])  # runs replicate 1 only
     assert again.exit_code == 0, again.output

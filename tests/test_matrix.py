@@ -31,7 +31,7 @@ def test_lean_estimate_gives_the_same_offense_type_rates() -> None:
     assert len(estimate(full, **kw).tables) > 1
     summary = estimate(lean, dimensions=("offense_type",), companions=False,
                        comparisons=False, **kw)
-    assert summary.tables == ("rate_cells", "conversion_rates")
+    assert summary.tables == ("rate_cells", "conversion_rates", "conversion_rates_horizons")
     pd.testing.assert_frame_equal(_rates(full), _rates(lean))
     assert lean.sql("select count(*) from information_schema.tables "
                     "where table_name = 'conversion_rates_strata'").fetchall()[0][0] == 0
@@ -62,7 +62,8 @@ def test_matrix_tiny_run_writes_the_matrix_and_resumes(tmp_path: Path) -> None:
     matrix = pd.read_csv(out / "matrix.csv")
     assert list(matrix.columns) == list(MATRIX_COLUMNS)
     assert set(matrix.world) == {"default", "repeat_referrals"}
-    assert set(matrix.method) == {"deterministic", "threshold", "weighted", "calibrated"}
+    assert set(matrix.method) == {"deterministic", "threshold", "weighted", "calibrated",
+                                  "imputed"}
     assert matrix.n_replicates.max() == 2
     assert not matrix.duplicated(["world", "method", "offense_type", "stage",
                                   "rate_kind"]).any()

@@ -16,14 +16,18 @@ import numpy as np
 import pandas as pd
 
 from linkage.estimation import rates as rt
+from linkage.estimation.recording import (
+    RECORDING_BY_AGENCY,
+    REFERRAL_CASE_FLOOR,
+    cell_probabilities,
+    inverse_probabilities,
+)
 from linkage.estimation.simple import normalise, per_referral
 
 CALIBRATION_BINS = 20
 """Equal-width match-probability bins of the isotonic calibration."""
 PRIOR_STRENGTH = 2.0
 """Pseudo-pairs per bin at Splink's own probability (shrinks thin bins towards it)."""
-REFERRAL_CASE_FLOOR = 0.7
-"""Cases whose best candidate has at least this probability are taken as referral cases."""
 CASE_PRIOR_EDGES = (0.0, 0.1, 0.3, REFERRAL_CASE_FLOOR, 1.0)
 """Bins of a case's best candidate probability for P(referral case) (coarse: audit cases
 with weak best candidates are few)."""
@@ -55,7 +59,12 @@ class CalibrationFit:
         case_prior_curve: P(referral case) on the fine probability bins (for the table).
         recording_rate: share of referral cases that record a tip number (the audit
             sampling rate), from cases whose best candidate is >= ``REFERRAL_CASE_FLOOR``
-            (taken to be referral cases); None without audit cases there.
+            (taken to be referral cases); None without audit cases there. A summary only:
+            the correction weights each audit case by ``inverse_recording``.
+        inverse_recording: per case, the Horvitz-Thompson weight 1 / p of an audit case,
+            p its agency x outcome cell's estimated recording probability
+            (:mod:`linkage.estimation.recording`); 0 for other cases. None = 1 / the
+            pooled ``recording_rate`` for every audit case.
     """
 
     knots: np.ndarray
@@ -72,6 +81,14 @@ class CalibrationFit:
     audit_missed_share: float | None
     case_prior_curve: np.ndarray | None = None
     recording_rate: float | None = None
+    inverse_recording: np.ndarray | None = None
+
+    def inverse_rate(self, case: np.ndarray) -> np.ndarray:
+        """HT weight of each given (audit) case index: 1 / its recording probability."""
+        if self.inverse_recording is not None:
+            return self.inverse_recording[case]
+        rate = self.recording_rate
+        return np.full(len(case), 1.0 / rate if rate else 0.0)
 
     def calibration_table(self) -> pd.DataFrame:
         """One row per probability bin: labelled pairs, observed and calibrated share."""
@@ -124,14 +141,14 @@ def fit_calibration(
     curve = _pav((n_true + PRIOR_STRENGTH * knots) / (n_lab + PRIOR_STRENGTH),
                  n_lab + PRIOR_STRENGTH)
 
-    case_prior, prior_curve, n_cases, n_audit_cases, recording = _case_prior(
+    case_prior, prior_curve, n_cases, n_audit_cases, recording, inverse = _case_prior(
         inputs, weight_of_case, edges)
     audit = inputs.audit_pair
     return CalibrationFit(
         knots=knots, curve=curve, n_labelled=n_lab, n_true=n_true,
         weight_of_case=weight_of_case, sibling_share=sibling_share, prior_shift=None,
         case_prior=case_prior, n_cases=n_cases, n_audit_cases=n_audit_cases,
-        case_prior_curve=prior_curve, recording_rate=recording,
+        case_prior_curve=prior_curve, recording_rate=recording, inverse_recording=inverse,
         n_audit_links=int(audit.sum()),
         audit_missed_share=float((~inputs.scored[audit]).mean()) if audit.any() else None,
     )
@@ -147,9 +164,10 @@ def _case_prior(
     referral cases expected in each bin. The scale comes from the top bin (best >=
     ``REFERRAL_CASE_FLOOR``), where every case is taken to be a referral case.
     Non-decreasing in the best probability (PAV), fitted apart for cases that reached an
-    arrest and cases that did not. Returns the per-case prior, the (pooled) curve on the
-    fine ``edges`` bins, cases and audit cases per fine bin (for the table), and
-    the recording rate (audit share of referral cases) that scales it.
+    arrest and cases that did not. Audit cases count with their Horvitz-Thompson weight
+    (:mod:`linkage.estimation.recording`). Returns the per-case prior, the (pooled) curve
+    on the fine ``edges`` bins, cases and audit cases per fine bin (for the table), the
+    pooled recording rate and the per-case HT weights.
     """
     n_case = int(inputs.pair_case.max(initial=-1)) + 1
     best = np.zeros(n_case)
@@ -165,27 +183,34 @@ def _case_prior(
 
     coarse = np.asarray(CASE_PRIOR_EDGES)
     b, n_cases = counts(coarse, best)
-    n_audit = np.bincount(b, weights=weight, minlength=len(coarse) - 1)
     top = coarse[:-1] >= REFERRAL_CASE_FLOOR
+    arrested = np.zeros(n_case, dtype=bool)
+    arrested[inputs.pair_case[inputs.stages[:, 1]]] = True
+    agency = (inputs.case_agency[:n_case] if RECORDING_BY_AGENCY
+              and inputs.case_agency is not None else np.zeros(n_case, dtype=np.int64))
+    probs = cell_probabilities(agency, top[b], weight, arrested.astype(np.int64))
+    inverse = inverse_probabilities(probs, audit.astype(float))
+    # audit cases x their HT weight: the referral cases they stand for
+    ht = weight * inverse
+    n_audit = np.bincount(b, weights=weight, minlength=len(coarse) - 1)
     curve = np.ones(len(coarse) - 1)
     prior = np.ones(n_case)
     recording = None
     if n_audit[top].sum() > 0:
         recording = float(n_audit[top].sum() / n_cases[top].sum())
-        curve = _pav(np.clip(np.where(top, 1.0, n_audit / recording / np.maximum(n_cases, 1)),
-                             0, 1), n_cases + 1)
+        n_ht = np.bincount(b, weights=ht, minlength=len(coarse) - 1)
+        curve = _pav(np.clip(np.where(top, 1.0, n_ht / np.maximum(n_cases, 1)), 0, 1),
+                     n_cases + 1)
         # By whether the case reached an arrest, too: cases from other sources are arrested
         # more (or less) often than referral cases, so among cases with the same weak best
         # candidate an arrested one is more (or less) likely from another source - and an
         # arrested case is what a false link turns into a false arrest.
-        arrested = np.zeros(n_case, dtype=bool)
-        arrested[inputs.pair_case[inputs.stages[:, 1]]] = True
         # Few audit cases fall in a middle bin of one group (often none), so each group's
         # share is shrunk towards the pooled curve by CASE_PRIOR_PSEUDO pseudo-cases.
         for group in (arrested, ~arrested):
             n_g = np.bincount(b[group], minlength=len(coarse) - 1).astype(float)
-            a_g = np.bincount(b[group], weights=weight[group], minlength=len(coarse) - 1)
-            share = (a_g / recording + CASE_PRIOR_PSEUDO * curve) / (n_g + CASE_PRIOR_PSEUDO)
+            a_g = np.bincount(b[group], weights=ht[group], minlength=len(coarse) - 1)
+            share = (a_g + CASE_PRIOR_PSEUDO * curve) / (n_g + CASE_PRIOR_PSEUDO)
             share = np.where(top, 1.0, share)
             prior[group] = _pav(np.clip(share, 0, 1), n_g + 1)[b[group]]
     # every case by its bin, audit cases too: the model's prediction must be made the same
@@ -195,7 +220,7 @@ def _case_prior(
     knots = (edges[:-1] + edges[1:]) / 2
     fine_curve = curve[np.clip(np.searchsorted(coarse, knots, side="right") - 1, 0,
                                len(curve) - 1)]
-    return prior, fine_curve, fine_cases, fine_audit, recording
+    return prior, fine_curve, fine_cases, fine_audit, recording, inverse
 
 
 def refine(inputs: rt.RateInputs, fit: CalibrationFit, iterations: int = 3) -> CalibrationFit:
@@ -276,10 +301,17 @@ def pi_calibrated(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
     Example:
         >>> pi_calibrated(inputs, fit_calibration(inputs))[:, 0].sum()  # doctest: +SKIP
     """
+    return per_referral(inputs, pair_weights(inputs, fit))
+
+
+def pair_weights(inputs: rt.RateInputs, fit: CalibrationFit) -> np.ndarray:
+    """Each pair's probability of being the referral's link under ``fit``, with what the
+    audit knows (``pi_calibrated`` sums it x the stages; the time-to-event step weights
+    each pair's stage dates by it)."""
     q = link_probabilities(inputs, fit)
     q = np.where(inputs.audit_case, audit_truth(inputs, fit), q)
     q = np.where(_known(inputs)[inputs.pair_ref] & ~inputs.audit_pair, 0.0, q)
-    return per_referral(inputs, normalise(q, inputs.pair_ref, inputs.n_referrals))
+    return normalise(q, inputs.pair_ref, inputs.n_referrals)
 
 
 def _pav(y: np.ndarray, w: np.ndarray) -> np.ndarray:

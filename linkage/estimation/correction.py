@@ -42,14 +42,15 @@ def missed_correction(inputs: rt.RateInputs, fit: CalibrationFit,
                       q: np.ndarray | None = None, *, missed_leads: bool = True) -> np.ndarray:
     """Expected stages the model gets wrong on cases like the audit cases, per referral.
 
-    Audit cases are a sample of referral cases at ``fit.recording_rate`` (agencies decide
-    whether to record the tip number, not the referral's identifiers). For each one the
-    difference between what the audit knows (``audit_truth``) and the model's prediction,
-    x the case's stages, is scaled by 1 / rate - 1 (the audit case itself is already
-    known) and booked to the referral it concerns: missed and under-scored true links add,
+    Audit cases are a sample of referral cases, each drawn with its agency x outcome
+    cell's recording probability p (``fit.inverse_recording``; agencies decide whether to
+    record the tip number, not the referral's identifiers). For each one the difference
+    between what the audit knows (``audit_truth``) and the model's prediction, x the
+    case's stages, is scaled by 1 / p - 1 (Horvitz-Thompson; the audit case itself is
+    already known) and booked to the referral it concerns: missed and under-scored true links add,
     false links into referral cases subtract. Repeat referrals that blocking missed are
     invisible even on audit cases: each missed lead referral adds ``sibling_ratio`` of
-    them at 1 / rate. False links into cases from other sources are the case prior's.
+    them at 1 / p. False links into cases from other sources are the case prior's.
     Bootstrap weights of ``fit`` apply. ``missed_leads=False`` leaves out the audit links
     blocking never proposed (the interval draws take those from ``missed_leads_draw``).
 
@@ -58,16 +59,16 @@ def missed_correction(inputs: rt.RateInputs, fit: CalibrationFit,
         52.3
     """
     q = link_probabilities(inputs, fit) if q is None else q
-    rate = fit.recording_rate
-    if not rate or not inputs.audit_case.any():
+    if not fit.recording_rate or not inputs.audit_case.any():
         return np.zeros((inputs.n_referrals, inputs.stages.shape[1]))
     w_case = fit.weight_of_case[inputs.pair_case]
+    inv = np.where(inputs.audit_case, fit.inverse_rate(inputs.pair_case), 0.0)
     diff = np.where(inputs.audit_case, audit_truth(inputs, fit) - q, 0.0)
     missed_lead = inputs.audit_pair & ~inputs.scored
     if not missed_leads:
         diff = np.where(missed_lead, 0.0, diff)
-    siblings = np.where(missed_lead & missed_leads, sibling_ratio(inputs, q) / rate, 0.0)
-    return _by_referral(inputs, w_case * (diff * (1.0 / rate - 1.0) + siblings))
+    siblings = np.where(missed_lead & missed_leads, sibling_ratio(inputs, q) * inv, 0.0)
+    return _by_referral(inputs, w_case * (diff * np.maximum(inv - 1.0, 0.0) + siblings))
 
 
 JEFFREYS = 0.5
@@ -82,30 +83,31 @@ def missed_leads_draw(inputs: rt.RateInputs, fit: CalibrationFit, q: np.ndarray,
     bootstrap of a rare count is degenerate: with none in the sample it has no spread,
     although unaudited misses still exist. Per offense type the expected count of sampled
     misses is drawn from its Jeffreys posterior, Gamma(k + 1/2), times the stages of its
-    misses (or of its audit links, when it has none), x (1 / rate - 1) + sibling_ratio /
-    rate, and spread over the offense type's eligible referrals with no captured link
-    (the referrals such misses come from), or all its eligible referrals if none.
+    misses (or of its audit links, when it has none), each x (1 / p - 1) + sibling_ratio /
+    p with p its case's recording probability, and spread over the offense type's
+    eligible referrals with no captured link (the referrals such misses come from), or
+    all its eligible referrals if none.
 
     Example:
         >>> missed_leads_draw(inputs, fit, q, pi, np.random.default_rng(1)).sum()  # doctest: +SKIP
     """
     out = np.zeros((inputs.n_referrals, inputs.stages.shape[1]))
-    rate = fit.recording_rate
-    if not rate or not inputs.audit_pair.any():
+    if not fit.recording_rate or not inputs.audit_pair.any():
         return out
-    per_lead = (1.0 / rate - 1.0) + sibling_ratio(inputs, q) / rate
     codes, labels = rt.strata_codes(inputs.referrals, "offense_type")
     audit = np.flatnonzero(inputs.audit_pair)
+    inv = fit.inverse_rate(inputs.pair_case[audit])
+    per_lead = np.maximum(inv - 1.0, 0.0) + sibling_ratio(inputs, q) * inv
     missed = ~inputs.scored[audit]
     audit_code = codes[inputs.pair_ref[audit]]
-    stages = inputs.stages[audit].astype(float)
+    stages = inputs.stages[audit].astype(float) * per_lead[:, None]
     eligible = inputs.eligible
     unlinked = eligible & (pi[:, 0] <= 0)
     for g in range(len(labels)):  # offense types, a handful
         here = audit_code == g
         k = int((here & missed).sum())
         pool = stages[here & missed] if k else (stages[here] if here.any() else stages)
-        total = rng.gamma(k + JEFFREYS) * pool.mean(axis=0) * per_lead
+        total = rng.gamma(k + JEFFREYS) * pool.mean(axis=0)
         targets = unlinked & (codes == g)
         if not targets.any():
             targets = eligible & (codes == g)
@@ -147,9 +149,10 @@ def correction_spread(inputs: rt.RateInputs, fit: CalibrationFit) -> CorrectionS
     codes, labels = rt.strata_codes(inputs.referrals, "offense_type")
     k, n_stage = len(labels), inputs.stages.shape[1]
     sd = np.zeros((k, n_stage))
-    rate = fit.recording_rate
-    if not rate or not inputs.audit_pair.any():
+    if not fit.recording_rate or not inputs.audit_pair.any():
         return CorrectionSpread(codes, sd)
+    # the audit cases' mean inclusion probability (harmonic: what their HT weights average)
+    rate = 1.0 / float(np.mean(fit.inverse_rate(inputs.pair_case[inputs.audit_pair])))
     q = link_probabilities(inputs, fit)
     diff = np.where(inputs.audit_case, audit_truth(inputs, fit) - q, 0.0)
     stages = inputs.stages.astype(float)

@@ -64,7 +64,9 @@ MIN_NUMERATOR = 10
 """A count whose (rounded, expected) value is below this is hidden."""
 MIN_DENOMINATOR = 50
 """A rate resting on fewer referrals (or stage-reaching referrals) than this is hidden."""
-VALUE_COLUMNS = ("estimate", "ci_low", "ci_high")
+VALUE_COLUMNS = ("estimate", "ci_low", "ci_high", "estimate_at_low", "estimate_at_high",
+                 "bound_low", "bound_high", "tipping_point", "process_ci_low",
+                 "process_ci_high")
 """Columns nulled in every suppressed row (plus the hidden count columns)."""
 STAGE_ORDER: tuple[str, ...] = tuple(name for name, _ in STAGES)
 CONDITIONAL = "conditional"

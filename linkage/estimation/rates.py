@@ -132,6 +132,10 @@ class RateInputs:
         scored, link, audit_pair, audit_case, audit_sibling, sibling: pair flags (see
             ``rates_pairs.sql``).
         stages: (n_pairs, 4) bool, stage reached within the window.
+        case_agency: per case index, an integer code of the agency holding the case (the
+            cells of the recording probability); None = one agency.
+        days: (n_pairs, 4) days from the referral to the case's stage date, not windowed
+            (NaN = not reached); None = not loaded (the time-to-event step needs it).
     """
 
     referrals: pd.DataFrame
@@ -147,6 +151,8 @@ class RateInputs:
     audit_sibling: np.ndarray
     sibling: np.ndarray
     stages: np.ndarray
+    case_agency: np.ndarray | None = None
+    days: np.ndarray | None = None
 
     @property
     def n_referrals(self) -> int:
@@ -206,7 +212,19 @@ def load_inputs(con: duckdb.DuckDBPyConnection, censoring: Censoring) -> RateInp
         audit_sibling=pairs["is_audit_sibling"].to_numpy(dtype=bool),
         sibling=pairs["is_sibling"].to_numpy(dtype=bool),
         stages=pairs[stage_cols].to_numpy(dtype=bool),
+        days=pairs[[f"days_to_{s}" for s in STAGE_NAMES]].to_numpy(dtype=float,
+                                                                   na_value=np.nan),
+        case_agency=_case_codes(pairs["case_idx"].to_numpy(dtype=np.int64),
+                                pairs["case_agency_id"]),
     )
+
+
+def _case_codes(pair_case: np.ndarray, values: pd.Series) -> np.ndarray:
+    """One integer code per case index from a per-pair column of the case."""
+    codes, _ = pd.factorize(values.astype(str), sort=True)
+    out = np.zeros(int(pair_case.max(initial=-1)) + 1, dtype=np.int64)
+    out[pair_case] = codes
+    return out
 
 
 def link_mask(con: duckdb.DuckDBPyConnection, threshold: float | None = None) -> np.ndarray:

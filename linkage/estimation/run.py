@@ -40,11 +40,13 @@ from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError
 from linkage.estimation import disclosure
 from linkage.estimation import rates as rt
+from linkage.estimation.bounds import SIBLING_SHARE_RANGE, with_bounds
 from linkage.estimation.calibration import (
     SIBLING_SHARE,
     CalibrationFit,
     fit_calibration,
     link_probabilities,
+    pair_weights,
     pi_calibrated,
     refine,
 )
@@ -55,44 +57,41 @@ from linkage.estimation.correction import (
     missed_table,
     primary_draw,
 )
+from linkage.estimation.imputation import mi_table
 from linkage.estimation.intervals import Draw, method_table
+from linkage.estimation.process import with_process_intervals
 from linkage.estimation.sensitivity import threshold_sensitivity
 from linkage.estimation.simple import pi_deterministic, pi_threshold, pi_weighted
+from linkage.estimation.survival import DEFAULT_HORIZONS, horizon_frame, parse_horizons
 from linkage.estimation.truth import truth_comparison
 from linkage.summaries import EstimateFacts
 
 log = logging.getLogger(__name__)
 
-METHODS: tuple[str, ...] = ("deterministic", "threshold", "weighted", "calibrated")
+METHODS: tuple[str, ...] = ("deterministic", "threshold", "weighted", "calibrated", "imputed")
 PRIMARY = "calibrated"
 DEFAULT_N_BOOT = 200
 PRIMARY_DESCRIPTION = (
     "Splink probabilities recalibrated on the cybertip_ref audit sample (isotonic fit of "
     "P(true pair | match probability) on the candidates of cases recording a tip number), "
     "moved by Bayes to each offense type's prior odds of a link, and multiplied by the "
-    "chance that the case is a referral case at all given its best candidate (estimated "
-    "from the audit cases' spread over best-candidate bins at the recording rate); a repeat "
+    "chance that the case is a referral case at all given its best candidate; a repeat "
     "referral of a case's subject to the same agency (sibling) gets the case's best "
-    "probability x P(same person) x an assumed sibling share (default 1: one investigation "
-    "per suspect and agency); probabilities normalised to <= 1 per referral. Then a "
-    "difference estimator on the audit sample: audit cases are a sample of referral cases "
-    "at the recording rate (the audit share of cases whose best candidate is >= 0.7), so "
-    "what the model gets wrong on them - true links missed or under-scored, false links "
-    "into them - is added once more per 1 / rate - 1 unaudited cases, booked to the "
-    "referrals concerned; each audit link blocking never proposed also stands for the "
-    "repeat referrals missed with it (repeat-referral link mass per lead). Assumes audit "
-    "cases are like other referral cases in how the model errs on them (agencies decide "
-    "whether to record a tip number, not the referral's identifiers) and that repeat "
-    "referrals are missed as often as the first. 95% CI: bootstrap over audit cases "
-    "(calibration, case prior, recording rate and correction refitted; the rare audit links "
-    "blocking missed drawn per offense type from a Jeffreys posterior of their count; a "
-    "variance floor for each offense type's correction from the mean squared error of all "
-    "audit cases, for cells whose own audit cases happen to hold no error) x one imputation "
-    "of every referral's captured outcome per replicate, percentiles; targets the realised "
-    "share of these referrals. Measured in the toolkit's methodology simulation (default "
-    "scenario, 10% scale, 100 replicates: docs/simulation.md) these intervals held the truth "
-    "in 75-87% of replicates in most large cells: too narrow, read them as a lower bound on "
-    "the uncertainty"
+    "probability x P(same person) x the repeat-referral share sibling_share (not "
+    "identifiable: the row's assumption, with bounds over 0-1 and a tipping point); "
+    "probabilities normalised to <= 1 per referral. Then a Horvitz-Thompson difference "
+    "estimator on the audit sample: each audit case stands for 1 / p referral cases, p the "
+    "recording probability of its agency x outcome (arrest or not) cell, estimated from "
+    "the observed flag among cases whose best candidate is >= 0.7 and shrunk across "
+    "agencies by a beta-binomial prior fitted to the data; what the model gets wrong on it "
+    "(missed, under-scored or false links) is added 1 / p - 1 more times, and each audit "
+    "link blocking never proposed also stands for the repeat referrals missed with it. "
+    "Assumes that within a cell, recording does not depend on the referral's identifiers. "
+    "95% CI for these referrals (linkage uncertainty only): bootstrap over audit cases "
+    "(everything refitted; rare blocking misses from a Jeffreys posterior; a pooled "
+    "variance floor per offense type) x one imputation of every referral's outcome, "
+    "percentiles; process_ci_* add referral sampling. Coverage and bias per shipped world: "
+    "docs/simulation.md"
 )
 METHOD_DESCRIPTIONS: dict[str, str] = {
     "deterministic": "cybertip_ref join only; unmatched referrals count as unconverted; "
@@ -102,6 +101,10 @@ METHOD_DESCRIPTIONS: dict[str, str] = {
     "weighted": "sum of Splink match probability x stage over candidate cases (normalised "
     "to <= 1 per referral); CI from imputing outcomes from those probabilities",
     "calibrated": PRIMARY_DESCRIPTION,
+    "imputed": "multiple imputation of links (Goldstein, Harron and Wade 2012): 20 "
+    "completed data sets, each referral's link drawn from the primary's link probabilities "
+    "(no audit correction), combined by Rubin's rules; t interval for the process "
+    "(linkage and referral sampling)",
 }
 
 
@@ -155,6 +158,8 @@ def estimate(
     follow_up_days: int = rt.DEFAULT_FOLLOW_UP_DAYS,
     end_date: dt.date | None = None,
     sibling_share: float | None = None,
+    sibling_share_range: tuple[float, float] | None = None,
+    horizons: Sequence[int] | str = DEFAULT_HORIZONS,
     comparisons: bool = True,
     dimensions: Sequence[str] = rt.STRATA, companions: bool = True,
 ) -> EstimateSummary:
@@ -171,8 +176,9 @@ def estimate(
         follow_up_days: the censoring rule's window (see :mod:`linkage.estimation.rates`).
         end_date: the study end (extract) date; None = latest date in the data.
         sibling_share: assumed share of a case subject's other referrals to the same
-            agency that belong to the case (None = ``SIBLING_SHARE``); the audit sample
-            records one tip per case, so it cannot tell - vary it as a sensitivity check.
+            agency that belong to the case (None = ``SIBLING_SHARE``): not identifiable,
+            so bounds over ``sibling_share_range`` (None = 0-1) (``estimation.bounds``).
+        horizons: days of ``conversion_rates_horizons`` (plus the longest supported).
         comparisons: also build what the report reads beside the primary estimate: the
             threshold estimator at other thresholds and, on synthetic data, the truth
             (``conversion_rates_threshold``, ``conversion_rates_truth``).
@@ -191,7 +197,7 @@ def estimate(
         >>> summary.headline["arrest"]  # doctest: +SKIP
         0.0143
     """
-    _check_options(primary, n_boot, follow_up_days, dimensions)
+    _check_options(primary, n_boot, follow_up_days, dimensions, horizons)
     t0 = time.perf_counter()
     censoring = rt.Censoring(end_date or rt.infer_end_date(con), follow_up_days)
     inputs = rt.load_inputs(con, censoring)
@@ -199,34 +205,47 @@ def estimate(
     share = SIBLING_SHARE if sibling_share is None else float(sibling_share)
     fit = refine(inputs, fit_calibration(inputs, sibling_share=share))
     if fit.n_audit_links == 0:
-        log.warning("no cybertip_ref audit links: the calibration falls back to Splink's "
-                    "probabilities and no missed-link correction")
+        log.warning("no cybertip_ref audit links: no calibration, no missed-link correction")
     table = _method_tables(con, inputs, fit, rng, threshold=threshold, n_boot=n_boot,
                            sibling_share=share, dimensions=dimensions)
+    table = with_process_intervals(with_bounds(
+        table, inputs, PRIMARY, share, rng, dimensions,
+        share_range=sibling_share_range or SIBLING_SHARE_RANGE))
     table = table.assign(is_primary=table["method"] == primary,
-                         follow_up_days=follow_up_days, censoring=censoring.describe())
+                         follow_up_days=follow_up_days, horizon_days=follow_up_days,
+                         censoring=censoring.describe())
     published = disclosure.suppress(table, min_numerator=suppress_below,
                                     min_denominator=min_denominator)
-    tables = _write(con, published, inputs, fit, primary, censoring, companions)
+    tables = _write(con, published, inputs, fit, primary, censoring, companions,
+                    horizon_frame(inputs, fit, parse_horizons(horizons), suppress_below))
     if comparisons:
         tables += _comparisons(con, censoring, suppress_below, min_denominator)
-    allrow = table[(table.method == primary) & (table.stratum == "ALL")
-                   & (table.dimension == "offense_type") & (table.rate_kind == "cumulative")]
-    summary = EstimateSummary(
-        primary=primary, methods=METHODS, n_referrals=inputs.n_referrals,
-        n_eligible=int(inputs.eligible.sum()), censoring=censoring.describe(),
-        n_audit_links=fit.n_audit_links, audit_missed_share=fit.audit_missed_share,
-        follow_up_days=follow_up_days,
-        headline=dict(zip(allrow["stage"], allrow["estimate"].astype(float), strict=True)),
-        tables=tables, seconds=round(time.perf_counter() - t0, 3),
-        min_numerator=suppress_below, min_denominator=min_denominator)
+    summary = _summary(table, inputs, fit, primary, censoring, tables,
+                       time.perf_counter() - t0, suppress_below, min_denominator)
     log.info("estimated %d methods over %d eligible referrals in %.1f s",
              len(METHODS), summary.n_eligible, summary.seconds)
     return summary
 
 
+def _summary(table: pd.DataFrame, inputs: rt.RateInputs, fit: CalibrationFit, primary: str,
+             censoring: rt.Censoring, tables: tuple[str, ...], seconds: float,
+             suppress_below: int, min_denominator: int) -> EstimateSummary:
+    """The ``EstimateSummary`` of an estimate: counts, settings and the ALL headline."""
+    allrow = table[(table.method == primary) & (table.stratum == "ALL")
+                   & (table.dimension == "offense_type") & (table.rate_kind == "cumulative")]
+    return EstimateSummary(
+        primary=primary, methods=METHODS, n_referrals=inputs.n_referrals,
+        n_eligible=int(inputs.eligible.sum()), censoring=censoring.describe(),
+        n_audit_links=fit.n_audit_links, audit_missed_share=fit.audit_missed_share,
+        follow_up_days=censoring.follow_up_days,
+        headline=dict(zip(allrow["stage"], allrow["estimate"].astype(float), strict=True)),
+        tables=tables, seconds=round(seconds, 3),
+        min_numerator=suppress_below, min_denominator=min_denominator)
+
+
 def _check_options(primary: str, n_boot: int, follow_up_days: int,
-                   dimensions: Sequence[str]) -> None:
+                   dimensions: Sequence[str], horizons: Sequence[int] | str = (365,)) -> None:
+    parse_horizons(horizons)
     if primary not in METHODS:
         raise ConfigError(f"primary must be one of {', '.join(METHODS)}, got {primary!r}")
     if n_boot < 1 or follow_up_days < 0:
@@ -275,23 +294,27 @@ def _method_tables(con: duckdb.DuckDBPyConnection, inputs: rt.RateInputs,
     frames = [
         method_table(inputs, name, pis[name], draws.get(name), n_boot, rng,
                      dimensions=dimensions)
-        for name in METHODS
+        for name in METHODS if name in pis
     ]
+    frames.append(mi_table(inputs, pair_weights(inputs, fit), rng, dimensions))
     return pd.concat(frames, ignore_index=True)
 
 
 def _write(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, inputs: rt.RateInputs,
            fit: CalibrationFit, primary: str, censoring: rt.Censoring,
-           companions: bool = True) -> tuple[str, ...]:
+           companions: bool = True, horizons: pd.DataFrame | None = None) -> tuple[str, ...]:
     """Write the estimation tables in run order, each from its SQL file; the estimators'
     numpy output reaches them as registered frames. Without ``companions`` only the cells
     and ``conversion_rates``."""
-    if not companions:
+    if not companions:  # the cells, conversion_rates and the horizons only
         con.register("rates_estimates_input", published)
+        con.register("rates_horizons_input", horizons)
         try:
-            return tuple(build_table(con, step.file) for step in pipeline.ESTIMATION[:2])
+            return tuple(build_table(con, step.file) for step in
+                         (*pipeline.ESTIMATION[:2], pipeline.ESTIMATION[-1]))
         finally:
             con.unregister("rates_estimates_input")
+            con.unregister("rates_horizons_input")
     methods = pd.DataFrame({
         "method": list(METHODS),
         "is_primary": [m == primary for m in METHODS],
@@ -303,6 +326,7 @@ def _write(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, inputs: rt.R
         "rates_methods_input": methods,
         "rates_calibration_input": fit.calibration_table(),
         "rates_missed_links_input": missed_table(inputs, fit),
+        "rates_horizons_input": horizons,
     }
     for name, frame in views.items():
         con.register(name, frame)

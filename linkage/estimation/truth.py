@@ -32,4 +32,14 @@ def truth_comparison(con: duckdb.DuckDBPyConnection, follow_up_days: int, *,
              build_table(con, "intermediate/truth_cells.sql"))
     if publish:
         built += (build_table(con, "marts/conversion_rates_truth.sql"),)
+    if table_exists(con, "conversion_rates_horizons"):
+        built += (build_table(con, "intermediate/truth_horizons.sql"),)
     return built
+
+
+def horizon_scores(con: duckdb.DuckDBPyConnection):
+    """The primary's time-to-event rates beside the truth at each horizon (a frame)."""
+    return con.sql(
+        "select h.offense_type, h.stage, h.horizon_days, h.is_longest, h.n_referrals,"
+        " h.estimate, t.truth from conversion_rates_horizons as h left join truth_horizons"
+        " as t using (offense_type, stage, horizon_days)").df()

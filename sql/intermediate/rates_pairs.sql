@@ -8,6 +8,8 @@
 -- belongs to the case exactly when it was investigated too (one case per person and
 -- agency), which the audit cannot tell. Likewise a sibling is any scored candidate that is
 -- likely the same person as, and referred to the agency of, its case's best candidate.
+-- days_to_<stage>: days from the referral to the case's observed stage date, not windowed
+-- (the time-to-event step censors them at the referral's follow-up).
 with referrals as (
     select ref_idx, referral_id, tip_id, agency_id, referred_date from rates_referrals
 ),
@@ -82,6 +84,7 @@ final as (
         l.referral_id is not null as is_link,
         a.referral_id is not null as is_audit_pair,
         c.cybertip_ref is not null as is_audit_case,
+        c.agency_id as case_agency_id,
         coalesce(
             a.referral_id is null
             and s.identity_probability >= $same_person_floor
@@ -101,7 +104,15 @@ final as (
         coalesce(c.investigated and c.charged_at <= r.referred_date + $follow_up_days, false)
             as reached_charge,
         coalesce(c.investigated and c.convicted_at <= r.referred_date + $follow_up_days, false)
-            as reached_conviction
+            as reached_conviction,
+        case when c.investigated then date_diff('day', r.referred_date, c.opened_at) end
+            as days_to_investigation,
+        case when c.investigated then date_diff('day', r.referred_date, c.arrested_at) end
+            as days_to_arrest,
+        case when c.investigated then date_diff('day', r.referred_date, c.charged_at) end
+            as days_to_charge,
+        case when c.investigated then date_diff('day', r.referred_date, c.convicted_at) end
+            as days_to_conviction
     from pairs as p
     inner join referrals as r on r.referral_id = p.referral_id
     inner join cases as c on c.case_id = p.case_id

@@ -1,6 +1,8 @@
 -- One row per referral: the strata of every conversion rate and whether the referral is
 -- old enough for the censoring rule (followed up at least $follow_up_days days before the
--- study's $end_date). ref_idx numbers referrals 0..n-1 for the estimators' arrays.
+-- study's $end_date); follow_up_available: days from referral to $end_date (the
+-- time-to-event step's censoring time). ref_idx numbers referrals 0..n-1 for the
+-- estimators' arrays.
 with referrals as (
     select * from raw_referrals
 ),
@@ -37,6 +39,7 @@ final as (
         cast(row_number() over (order by referral_id) - 1 as bigint) as ref_idx,
         *,
         referred_date + cast($follow_up_days as integer) <= cast($end_date as date) as eligible,
+        date_diff('day', referred_date, cast($end_date as date)) as follow_up_available,
         case when is_urgent then 'urgent' else 'not urgent' end as urgency,
         cast(
             has_name::int + has_dob::int + has_email::int + has_phone::int
