@@ -254,7 +254,8 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
     from linkage.estimation import estimate as run_estimate
     from linkage.estimation.disclosure import MIN_DENOMINATOR
     from linkage.quality.suites import gate
-    from linkage.study import headline_table, log_suppression
+    from linkage.reporting.format import headline_table
+    from linkage.study import log_suppression
 
     with connect(db_path) as con:
         missing = [t for t in ("raw_referrals", "scored_pairs", "links")

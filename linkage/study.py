@@ -33,6 +33,7 @@ from linkage.ingest import load_mapping
 from linkage.linking import BACKENDS
 from linkage.memory import check_memory
 from linkage.outputs import atomic_folder, scratch_dir
+from linkage.reporting.format import headline_table
 from linkage.summaries import StudyManifest
 
 log = logging.getLogger(__name__)
@@ -421,33 +422,3 @@ def format_summary(result: StudyResult) -> str:
         lines += headline_table(con, est.primary)
     lines.append(f"the answer: section 3 of {result.out / 'report.html'} (open it in a browser)")
     return "\n".join(lines)
-
-
-def headline_table(con: duckdb.DuckDBPyConnection, primary: str) -> list[str]:
-    """The primary method's cumulative rates, offense type x stage in percent, as lines
-    (suppressed cells shown as such).
-
-    Example:
-        >>> print(chr(10).join(headline_table(con, "calibrated")))  # doctest: +SKIP
-    """
-    from linkage.reporting.format import SUPPRESSED, count
-
-    stage_names = [s for s, _ in STAGES]
-    rows = con.sql("select offense_type, stage, n_referrals, estimate, ci_low, ci_high, "
-                   "suppressed from conversion_rates where is_primary and rate_kind = "
-                   "'cumulative'").fetchall()
-    cells = {(o, s): (n, e, (lo, hi), sup) for o, s, n, e, lo, hi, sup in rows}
-    offenses = ["ALL", *sorted({o for o, _ in cells} - {"ALL"})]
-    width = max(len(o) for o in offenses)
-    lines = [f"share of referrals reaching each stage ({primary}, percent [95% CI]):",
-             f"  {'offense type':<{width}} {'referrals':>9} "
-             + " ".join(f"{s:>20}" for s in stage_names)]
-    for o in offenses:
-        n = next((v[0] for (oo, _), v in cells.items() if oo == o), None)
-        vals = []
-        for s in stage_names:
-            _, e, (lo, hi), sup = cells.get((o, s), (None, None, (None, None), False))
-            ci = "" if lo is None or hi is None else f" [{100 * lo:.1f}, {100 * hi:.1f}]"
-            vals.append(SUPPRESSED if sup else "–" if e is None else f"{100 * e:.2f}%{ci}")
-        lines.append(f"  {o:<{width}} {count(n):>9} " + " ".join(f"{v:>20}" for v in vals))
-    return lines

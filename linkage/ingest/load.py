@@ -66,11 +66,9 @@ _TRUE, _FALSE = "('true', 't', '1', 'yes')", "('false', 'f', '0', 'no')"
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
 _DELIMS = (";", "\t", "|")
 _REJECTS = ("_load_rejects", "_load_reject_scans")
-_CSV = (
-    "all_varchar=true, header=true, delim=',', quote='\"', escape='\"', store_rejects=true,"
-    f" rejects_table='{_REJECTS[0]}', rejects_scan='{_REJECTS[1]}',"
-    f" max_line_size={MAX_LINE_BYTES}"
-)
+_CSV = ("all_varchar=true, header=true, delim=',', quote='\"', escape='\"', store_rejects=true, "
+        f"rejects_table='{_REJECTS[0]}', rejects_scan='{_REJECTS[1]}', "
+        f"max_line_size={MAX_LINE_BYTES}")
 # Rules after which a table is incomplete, so cross-table checks on it would mislead.
 _PARTIAL = {"malformed row", "missing required column", "column name case", "empty table"}
 

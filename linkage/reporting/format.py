@@ -18,6 +18,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from linkage.contract import STAGES
+
 SUPPRESSED = "suppressed"
 """What a suppressed cell shows instead of its value (never the value)."""
 MISSING = "–"
@@ -148,3 +150,31 @@ class Section:
     title: str
     blocks: list[Table | Chart | Paragraph | Figures | Code | Columns] = field(
         default_factory=list)
+
+
+def headline_table(con: Any, primary: str) -> list[str]:
+    """The primary method's cumulative rates, offense type x stage in percent, as lines
+    (suppressed cells shown as such).
+
+    Example:
+        >>> print(chr(10).join(headline_table(con, "calibrated")))  # doctest: +SKIP
+    """
+    stage_names = [s for s, _ in STAGES]
+    rows = con.sql("select offense_type, stage, n_referrals, estimate, ci_low, ci_high, "
+                   "suppressed from conversion_rates where is_primary and rate_kind = "
+                   "'cumulative'").fetchall()
+    cells = {(o, s): (n, e, (lo, hi), sup) for o, s, n, e, lo, hi, sup in rows}
+    offenses = ["ALL", *sorted({o for o, _ in cells} - {"ALL"})]
+    width = max(len(o) for o in offenses)
+    lines = [f"share of referrals reaching each stage ({primary}, percent [95% CI]):",
+             f"  {'offense type':<{width}} {'referrals':>9} "
+             + " ".join(f"{s:>20}" for s in stage_names)]
+    for o in offenses:
+        n = next((v[0] for (oo, _), v in cells.items() if oo == o), None)
+        vals = []
+        for s in stage_names:
+            _, e, (lo, hi), sup = cells.get((o, s), (None, None, (None, None), False))
+            ci = "" if lo is None or hi is None else f" [{100 * lo:.1f}, {100 * hi:.1f}]"
+            vals.append(SUPPRESSED if sup else "–" if e is None else f"{100 * e:.2f}%{ci}")
+        lines.append(f"  {o:<{width}} {count(n):>9} " + " ".join(f"{v:>20}" for v in vals))
+    return lines
