@@ -350,10 +350,11 @@ def open_study(out: str | Path) -> StudyResult:
                 "raw_case_outcomes", 0), q["rows"], q["reasons"]),
         generated_truth_counts=d.get("generated_truth_counts", {}),
         linkage=LinkFacts(**d["linkage"]) if d.get("linkage") else None,
-        estimation=EstimateFacts(**d["estimation"]) if d.get("estimation") else None,
-        stage_seconds=d.get("stage_seconds", {}))
-    return StudyResult(out, manifest, bool(manifest.truth_tables),
-                       dict(manifest.stage_seconds))
+        estimation=EstimateFacts(**d["estimation"]) if d.get("estimation") else None)
+    timings = out / manifest.timings
+    seconds = (json.loads(timings.read_text(encoding="utf-8")).get("stage_seconds", {})
+               if timings.is_file() else {})
+    return StudyResult(out, manifest, bool(manifest.truth_tables), seconds)
 
 
 def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
