@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import random
 from datetime import date, datetime, timedelta
 
@@ -9,6 +11,7 @@ import duckdb
 import pytest
 
 from linkage.errors import ConfigError
+from linkage.linking.model import CLEAR_MODEL
 from linkage.linking.run import fit_temporal, link
 
 FIRST = [
@@ -296,3 +299,43 @@ def test_one_agency_and_constant_dates_link_without_the_temporal_step():
 def test_planted_dates_keep_the_temporal_step_on(linked):
     _, summary = linked
     assert summary.temporal is not None and summary.temporal.active
+
+
+def _levels(model: dict, name: str) -> list[dict]:
+    comparison = next(c for c in model["comparisons"] if c["output_column_name"] == name)
+    return [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+
+
+@pytest.fixture(scope="module")
+def no_handles():
+    con = duckdb.connect()
+    make_population(con, handles=False, seed=5)
+    yield con
+    con.close()
+
+
+def test_input_without_email_or_username_trains_name_and_dob(no_handles, caplog):
+    # no e-mail or username on either side: the handle blocks have no pairs, so name, DOB
+    # and household m values must come from name/DOB blocks chosen for this input
+    with caplog.at_level(logging.WARNING, logger="linkage"):
+        summary = link(no_handles, u_max_pairs=2e5, charts=False)
+    assert summary.training is not None
+    assert not {"first_name", "dob", "household"} & set(summary.training.untrained)
+    assert {"email", "username"} <= set(summary.training.absent)
+    assert summary.training.em_rules and not any("email" in r for r in summary.training.em_rules)
+    for name in ("first_name", "dob"):
+        exact = _levels(summary.model, name)[0]["m_probability"]
+        assert 0.5 < exact < 1.0  # trained: most true pairs agree exactly
+    assert not [r for r in caplog.records if "keeps Splink's default m" in r.getMessage()]
+    assert summary.training.deterministic_recall is not None
+    assert summary.facts().untrained_comparisons == ()
+
+
+def test_untrained_comparison_warning_fires_when_no_block_frees_it(no_handles, caplog):
+    # the same input with only the tight (handle) blocks: nothing can train name or DOB
+    tight_only = dataclasses.replace(CLEAR_MODEL, em_fallback_rules=())
+    with caplog.at_level(logging.WARNING, logger="linkage"):
+        summary = link(no_handles, u_max_pairs=2e5, charts=False, model=tight_only)
+    said = [r.getMessage() for r in caplog.records if "keeps Splink's default m" in r.getMessage()]
+    assert any("'first_name'" in m for m in said) and any("'dob'" in m for m in said)
+    assert {"first_name", "dob"} <= set(summary.facts().untrained_comparisons)

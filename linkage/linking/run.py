@@ -58,13 +58,13 @@ from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError, LinkModelError, ToolkitError
 from linkage.ingest.staging import build_staging
 from linkage.linking import model as lm
-from linkage.linking._splink_em import run_em_session
 from linkage.linking._splink_sql_cache import memoised_exact_match
 from linkage.linking.charts import model_charts
 from linkage.linking.model import LinkModel, model_for
 from linkage.linking.scoring import write_scored_pairs
 from linkage.linking.spark import BACKENDS
 from linkage.linking.temporal import TemporalFit, fit_temporal
+from linkage.linking.training import TrainingReport, train
 from linkage.summaries import LinkFacts
 
 __all__ = ["LinkSummary", "TemporalFit", "fit_temporal", "link"]
@@ -95,6 +95,9 @@ class LinkSummary:
         seconds: wall time of each step.
         pseudonymised: the input was pseudonymised (linked with
             ``model.PSEUDONYMISED_MODEL``).
+        training: the EM blocks run, the comparisons left untrained and how lambda was
+            estimated (:mod:`linkage.linking.training`).
+        blocking_rules: the rules that generated the candidate pairs.
     """
 
     n_referrals: int
@@ -112,16 +115,25 @@ class LinkSummary:
     charts: dict[str, str] = field(default_factory=dict, repr=False)
     seconds: dict[str, float] = field(default_factory=dict)
     pseudonymised: bool = False
+    training: TrainingReport | None = None
+    blocking_rules: tuple[str, ...] = ()
 
     def facts(self) -> LinkFacts:
         """The settings and counts the report and the manifest record."""
+        tr = self.training
         return LinkFacts(
             threshold=self.threshold, score_floor=self.score_floor,
             probability_two_random_records_match=self.probability_two_random_records_match,
             n_referrals=self.n_referrals, n_cases=self.n_cases,
             n_candidate_pairs=self.n_candidate_pairs, n_scored_pairs=self.n_scored_pairs,
             n_links=self.n_links, n_cases_linked=self.n_cases_linked,
-            pseudonymised=self.pseudonymised)
+            pseudonymised=self.pseudonymised,
+            untrained_comparisons=tr.untrained if tr else (),
+            em_blocking_rules=tr.em_rules if tr else (),
+            lambda_rule=tr.deterministic_rule if tr else "",
+            lambda_rule_recall=tr.deterministic_recall if tr else None,
+            blocking_rules=self.blocking_rules,
+            temporal_step=_temporal_state(self.temporal))
 
     def write_charts(self, folder: str | Path) -> list[Path]:
         """Write each chart to ``<folder>/<name>.html``; return the paths.
@@ -219,7 +231,14 @@ def link(
         threshold=threshold, score_floor=lm.SCORE_FLOOR,
         probability_two_random_records_match=splink.lam, model=splink.model,
         temporal=splink.temporal, model_path=model_path, charts=splink.charts,
-        seconds=timer.seconds, pseudonymised=spec.pseudonymised)
+        seconds=timer.seconds, pseudonymised=spec.pseudonymised, training=splink.training,
+        blocking_rules=spec.blocking_rules)
+
+
+def _temporal_state(fit: TemporalFit | None) -> str:
+    if fit is None:
+        return ""
+    return "on" if fit.active else f"off: {fit.reason}"
 
 
 class _Timer:
@@ -264,6 +283,7 @@ class _SplinkRun:
     n_candidates: int
     temporal: TemporalFit
     charts: dict[str, str]
+    training: TrainingReport
 
 
 def _run_splink(con: duckdb.DuckDBPyConnection, spec: LinkModel, backend: str, timer: _Timer,
@@ -285,8 +305,8 @@ def _run_splink(con: duckdb.DuckDBPyConnection, spec: LinkModel, backend: str, t
             else:
                 db_api = DuckDBAPI(work)
             linker, inputs = _linker(con, db_api, spec)
-            linker, lam = _train(linker, inputs, spec, seed=seed, u_max_pairs=u_max_pairs,
-                                 em_max_pairs=em_max_pairs)
+            linker, lam, trained = train(linker, inputs, con, spec, seed=seed,
+                                         u_max_pairs=u_max_pairs, em_max_pairs=em_max_pairs)
             model = linker.misc.save_model_to_json()
 
             timer.step("predict")
@@ -305,7 +325,7 @@ def _run_splink(con: duckdb.DuckDBPyConnection, spec: LinkModel, backend: str, t
             work.close()
             if spark is not None:
                 spark.close()
-    return _SplinkRun(model, lam, n_candidates, temporal, chart_html)
+    return _SplinkRun(model, lam, n_candidates, temporal, chart_html, trained)
 
 
 _STAGED = {lm.CASES_DATASET: "stg_case_outcomes", lm.REFERRALS_DATASET: "stg_referrals"}
@@ -354,30 +374,6 @@ def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI,
         dataset_display_name=lm.REFERRALS_DATASET,
     )
     return Linker([cases, refs], model.settings(), log_level="WARNING"), [cases, refs]
-
-
-def _train(linker: Linker, inputs: list[Any], model: LinkModel, *, seed: int,
-           u_max_pairs: float, em_max_pairs: float) -> tuple[Linker, float]:
-    """Train lambda, u and m (unsupervised); return the trained linker and lambda."""
-    training = linker.training
-    training.estimate_probability_two_random_records_match(
-        list(model.deterministic_rules), recall=model.assumed_recall
-    )
-    training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
-    for i, rule in enumerate(model.em_rules, start=1):
-        n_pairs = linker.blocking_analysis.count_comparisons_from_blocking_rules(
-            [rule], record_sample_proportion=1.0
-        )[0]["marginal_comparison_count"]
-        if n_pairs == 0:
-            # e.g. no usernames on the case side: skip, the other blocks still train
-            log.warning("EM block %d of %d has no pairs: skipped", i, len(model.em_rules))
-            continue
-        if n_pairs < 100:
-            log.warning("EM block %d has only %d pairs: its m values are noisy", i, n_pairs)
-        linker = run_em_session(linker, inputs, rule, max_pairs=em_max_pairs,
-                                record_sample_proportion=1.0)
-    trained = linker.misc.save_model_to_json()
-    return linker, float(trained["probability_two_random_records_match"])
 
 
 def _count_candidates(linker: Linker) -> int:
