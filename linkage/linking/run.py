@@ -209,7 +209,6 @@ def link(
     spec = model_for(con) if model is None else model
     timer.step("staging")
     n_ref, n_case = _stage(con, spec)
-
     splink = _run_splink(con, spec, backend, timer, seed=seed, u_max_pairs=u_max_pairs,
                          em_max_pairs=em_max_pairs, charts=charts, memoise_sql=memoise_sql)
     if model_path is not None:
@@ -231,8 +230,8 @@ def link(
         threshold=threshold, score_floor=lm.SCORE_FLOOR,
         probability_two_random_records_match=splink.lam, model=splink.model,
         temporal=splink.temporal, model_path=model_path, charts=splink.charts,
-        seconds=timer.seconds, pseudonymised=spec.pseudonymised, training=splink.training,
-        blocking_rules=spec.blocking_rules)
+        seconds=timer.seconds, pseudonymised=spec.pseudonymised,
+        training=splink.training, blocking_rules=spec.blocking_rules)
 
 
 def _temporal_state(fit: TemporalFit | None) -> str:
