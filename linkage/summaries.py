@@ -111,6 +111,8 @@ class LinkFacts:
         lambda_rule / lambda_rule_recall: the rule lambda was estimated from and its
             estimated recall (None: the assumed starting recall was kept).
         blocking_rules: the rules that generated the candidate pairs.
+        n_audit_links / audit_blocking_recall: audit links and the share of them the
+            blocking rules generate (blocking recall estimated without truth).
         temporal_step: ``"on"``, or ``"off: <why>"`` when the dates carry no signal.
     """
 
@@ -129,6 +131,8 @@ class LinkFacts:
     lambda_rule: str = ""
     lambda_rule_recall: float | None = None
     blocking_rules: tuple[str, ...] = ()
+    n_audit_links: int = 0
+    audit_blocking_recall: float | None = None
     temporal_step: str = ""
 
 

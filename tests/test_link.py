@@ -299,6 +299,16 @@ def test_one_agency_and_constant_dates_link_without_the_temporal_step():
 def test_planted_dates_keep_the_temporal_step_on(linked):
     _, summary = linked
     assert summary.temporal is not None and summary.temporal.active
+    assert summary.facts().temporal_step == "on"
+
+
+def test_audit_links_estimate_blocking_recall(linked):
+    con, summary = linked
+    n_audit = con.execute(
+        "select count(*) from raw_case_outcomes where cybertip_ref is not null").fetchall()[0][0]
+    assert summary.n_audit_links == n_audit > 0
+    # every audit case shares the referral's phone (reformatted): all are blocked
+    assert summary.audit_blocking_recall == 1.0
 
 
 def _levels(model: dict, name: str) -> list[dict]:

@@ -109,6 +109,29 @@ def blocking_condition(rules: Sequence[str] | None = None) -> str:
     return " or ".join(f"({rule})" for rule in rules)
 
 
+def audit_blocking_recall(con: duckdb.DuckDBPyConnection,
+                          rules: Sequence[str]) -> tuple[int, float | None]:
+    """Blocking recall estimated without truth: of the audit links (a case that recorded a
+    tip number, paired with that tip's referrals), the share the blocking rules generate.
+
+    Returns (audit links, share); the share is None without audit links. The audit sample
+    is whatever the agencies recorded, so the estimate is as representative as it is.
+
+    Example:
+        >>> from linkage.db import connect
+        >>> audit_blocking_recall(connect("study.duckdb"), CLEAR_MODEL.blocking_rules)  # doctest: +SKIP
+        (412, 0.9733)
+    """  # noqa: E501
+    n, blocked = con.execute(
+        f"""
+        select count(*), avg(coalesce({blocking_condition(rules)}, false)::double)
+        from stg_case_outcomes as l
+        inner join stg_referrals as r on r.tip_ref = l.tip_ref
+        """
+    ).fetchall()[0]
+    return int(n), (None if n == 0 else float(blocked))
+
+
 def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
     """Evaluate ``links`` and the baselines against ``truth_links``; write the tables.
 

@@ -60,6 +60,7 @@ from linkage.ingest.staging import build_staging
 from linkage.linking import model as lm
 from linkage.linking._splink_sql_cache import memoised_exact_match
 from linkage.linking.charts import model_charts
+from linkage.linking.metrics import audit_blocking_recall
 from linkage.linking.model import LinkModel, model_for
 from linkage.linking.scoring import write_scored_pairs
 from linkage.linking.spark import BACKENDS
@@ -98,6 +99,8 @@ class LinkSummary:
         training: the EM blocks run, the comparisons left untrained and how lambda was
             estimated (:mod:`linkage.linking.training`).
         blocking_rules: the rules that generated the candidate pairs.
+        n_audit_links / audit_blocking_recall: audit links (cases that recorded the tip
+            number) and the share of them the blocking rules generate (no truth read).
     """
 
     n_referrals: int
@@ -117,6 +120,8 @@ class LinkSummary:
     pseudonymised: bool = False
     training: TrainingReport | None = None
     blocking_rules: tuple[str, ...] = ()
+    n_audit_links: int = 0
+    audit_blocking_recall: float | None = None
 
     def facts(self) -> LinkFacts:
         """The settings and counts the report and the manifest record."""
@@ -132,7 +137,8 @@ class LinkSummary:
             em_blocking_rules=tr.em_rules if tr else (),
             lambda_rule=tr.deterministic_rule if tr else "",
             lambda_rule_recall=tr.deterministic_recall if tr else None,
-            blocking_rules=self.blocking_rules,
+            blocking_rules=self.blocking_rules, n_audit_links=self.n_audit_links,
+            audit_blocking_recall=self.audit_blocking_recall,
             temporal_step=_temporal_state(self.temporal))
 
     def write_charts(self, folder: str | Path) -> list[Path]:
@@ -217,13 +223,11 @@ def link(
         model_path.write_text(json.dumps(splink.model, indent=2), encoding="utf-8")
 
     timer.step("links")
-    build_table(con, "marts/links.sql", {"threshold": threshold})
-    n_links, n_cases_linked = con.sql(
-        "select count(*), count(distinct case_id) from links").fetchall()[0]
-    n_scored = _count(con, "scored_pairs")
+    n_links, n_cases_linked, n_scored = _write_links(con, threshold)
     timer.step(None)
     log.info("%d candidate pairs, %d scored >= %.3g, %d links at p >= %.3g",
              splink.n_candidates, n_scored, lm.SCORE_FLOOR, n_links, threshold)
+    n_audit, audit_recall = _audit(con, spec)
     return LinkSummary(
         n_referrals=n_ref, n_cases=n_case, n_candidate_pairs=splink.n_candidates,
         n_scored_pairs=n_scored, n_links=n_links, n_cases_linked=n_cases_linked,
@@ -231,7 +235,23 @@ def link(
         probability_two_random_records_match=splink.lam, model=splink.model,
         temporal=splink.temporal, model_path=model_path, charts=splink.charts,
         seconds=timer.seconds, pseudonymised=spec.pseudonymised,
-        training=splink.training, blocking_rules=spec.blocking_rules)
+        training=splink.training, blocking_rules=spec.blocking_rules,
+        n_audit_links=n_audit, audit_blocking_recall=audit_recall)
+
+
+def _audit(con: duckdb.DuckDBPyConnection, spec: LinkModel) -> tuple[int, float | None]:
+    n_audit, recall = audit_blocking_recall(con, spec.blocking_rules)
+    if recall is not None:
+        log.info("blocking generates %.4f of the %d audit links", recall, n_audit)
+    return n_audit, recall
+
+
+def _write_links(con: duckdb.DuckDBPyConnection, threshold: float) -> tuple[int, int, int]:
+    """Build ``links``; return its rows, its distinct cases and the scored pairs."""
+    build_table(con, "marts/links.sql", {"threshold": threshold})
+    n_links, n_cases_linked = con.sql(
+        "select count(*), count(distinct case_id) from links").fetchall()[0]
+    return n_links, n_cases_linked, _count(con, "scored_pairs")
 
 
 def _temporal_state(fit: TemporalFit | None) -> str:
