@@ -191,7 +191,7 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
 
 def _build_truth_pair_blocking(con: duckdb.DuckDBPyConnection) -> None:
     # Orientation matches the model's (l = case, r = referral); the rules are symmetric.
-    rules = model_for(con).blocking_rules
+    rules = _rules_run(con)
     con.execute(
         f"""
         create or replace table truth_pair_blocking as
@@ -207,6 +207,15 @@ def _build_truth_pair_blocking(con: duckdb.DuckDBPyConnection) -> None:
         left join scored_pairs as s on s.referral_id = t.referral_id and s.case_id = t.case_id
         """
     )
+
+
+def _rules_run(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The blocking rules the link stage ran (``link_blocking_rules``), else the model's."""
+    if table_exists(con, "link_blocking_rules"):
+        rows = con.execute(
+            "select blocking_rule from link_blocking_rules order by rule_order").fetchall()
+        return tuple(r[0] for r in rows)
+    return model_for(con).blocking_rules
 
 
 def _fmt(value: float | None) -> str:

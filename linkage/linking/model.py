@@ -85,6 +85,16 @@ BLOCKING_RULES: tuple[str, ...] = (
     "l.agency_id = r.agency_id and l.initial_last_name = r.initial_last_name",
 )
 
+# Broad single-key rules, added per input when their pair count stays within a budget
+# (linkage.linking.blocking): cheap on small or sparse inputs, where pairs agreeing only on
+# DOB, ZIP or both names are otherwise never proposed; left out where they would grow
+# quadratically (national scale), where the narrowed rules above stand.
+BROAD_BLOCKING_RULES: tuple[str, ...] = (
+    "l.dob = r.dob",
+    "l.zip = r.zip",
+    "l.first_name = r.first_name and l.last_name = r.last_name",
+)
+
 # Deterministic rules for the provisional prior (lambda) that starts EM: pairs agreeing on
 # these are almost surely matches. ASSUMED_RECALL is a stated starting value only: once m
 # is trained, lambda is re-estimated from LAMBDA_RULES with a recall estimated from the
@@ -260,6 +270,8 @@ class LinkModel:
             comparisons whose trained exact-agreement m gives each one's recall.
         em_rules: the tight blocks on which EM trains m (where the input has pairs).
         em_fallback_rules: blocks for comparisons the tight ones leave untrained.
+        broad_blocking_rules: rules added to ``blocking_rules`` when the input's pair
+            budget allows (:mod:`linkage.linking.blocking`).
         mw_columns: the comparisons' partial match weight columns, in order.
     """
 
@@ -269,6 +281,7 @@ class LinkModel:
     assumed_recall: float
     em_rules: tuple[str, ...]
     em_fallback_rules: tuple[str, ...] = ()
+    broad_blocking_rules: tuple[str, ...] = ()
     lambda_rules: tuple[str, ...] = ()
     lambda_comparisons: tuple[tuple[str, ...], ...] = ()
     mw_columns: tuple[str, ...] = MW_COLUMNS
@@ -327,6 +340,7 @@ def build_model(encoding: Encoding) -> LinkModel:
         assumed_recall=ASSUMED_RECALL,
         em_rules=tuple(encoding.rule(r) for r in EM_RULES),
         em_fallback_rules=tuple(encoding.rule(r) for r in EM_FALLBACK_RULES),
+        broad_blocking_rules=tuple(encoding.rule(r) for r in BROAD_BLOCKING_RULES),
         lambda_rules=tuple(encoding.rule(r) for r, _ in LAMBDA_RULES),
         lambda_comparisons=tuple(c for _, c in LAMBDA_RULES),
     )

@@ -59,6 +59,7 @@ from linkage.errors import ConfigError, LinkModelError, ToolkitError
 from linkage.ingest.staging import build_staging
 from linkage.linking import model as lm
 from linkage.linking._splink_sql_cache import memoised_exact_match
+from linkage.linking.blocking import choose_blocking
 from linkage.linking.charts import model_charts
 from linkage.linking.metrics import audit_blocking_recall
 from linkage.linking.model import LinkModel, model_for
@@ -215,6 +216,7 @@ def link(
     spec = model_for(con) if model is None else model
     timer.step("staging")
     n_ref, n_case = _stage(con, spec)
+    spec = choose_blocking(con, spec)
     splink = _run_splink(con, spec, backend, timer, seed=seed, u_max_pairs=u_max_pairs,
                          em_max_pairs=em_max_pairs, charts=charts, memoise_sql=memoise_sql)
     if model_path is not None:
