@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import random
 from datetime import date, datetime, timedelta
 
@@ -13,6 +14,7 @@ import pytest
 from linkage.errors import ConfigError
 from linkage.linking.model import CLEAR_MODEL
 from linkage.linking.run import fit_temporal, link
+from linkage.linking.training import MAX_AGAINST_BITS
 
 FIRST = [
     "james",
@@ -349,3 +351,13 @@ def test_untrained_comparison_warning_fires_when_no_block_frees_it(no_handles, c
     said = [r.getMessage() for r in caplog.records if "keeps Splink's default m" in r.getMessage()]
     assert any("'first_name'" in m for m in said) and any("'dob'" in m for m in said)
     assert {"first_name", "dob"} <= set(summary.facts().untrained_comparisons)
+
+
+def test_no_single_level_vetoes_a_pair(linked):
+    # every trained level weighs at least -MAX_AGAINST_BITS against a match
+    _, summary = linked
+    weights = [math.log2(lv["m_probability"] / lv["u_probability"])
+               for c in summary.model["comparisons"] for lv in c["comparison_levels"]
+               if isinstance(lv.get("m_probability"), float)
+               and isinstance(lv.get("u_probability"), float)]
+    assert weights and min(weights) >= -MAX_AGAINST_BITS - 0.01

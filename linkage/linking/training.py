@@ -10,6 +10,8 @@ name and DOB m values; inputs with handles train best on the tight handle blocks
   ``model.EM_FALLBACK_RULES`` (tight to loose) that leaves it free and has pairs.
 * **Untrained comparisons.** A comparison whose columns carry data but that no block
   trained keeps Splink's default m values: said at WARNING and recorded (``TrainingReport``).
+* **No veto.** Levels weighing more than ``MAX_AGAINST_BITS`` against a match are capped
+  there (m raised to u / 2^cap, the comparison's m renormalised).
 * **lambda.** From the deterministic rule with the highest estimated recall, where recall
   is not a constant but estimated: the share of pairs with the rule's columns known on
   both sides times the trained m of exact agreement of each of its comparisons (the
@@ -31,6 +33,13 @@ from linkage.linking._splink_em import run_em_session
 from linkage.linking.model import LinkModel
 
 log = logging.getLogger(__name__)
+
+MAX_AGAINST_BITS = 10.0
+"""No comparison level may weigh more than this against a match (log2 m/u >= -10, a Bayes
+factor of 1/1024): EM on tight blocks can train m of a disagreement level to about 0 (in
+those blocks the same person never changes that field), which turns one differing field
+into a veto (weights of -35 were seen). Capped, strong agreement elsewhere still decides.
+A stated regularisation, not fitted; capped levels are logged."""
 
 MIN_KNOWN_SHARE = 0.01
 """A column carries data when at least this share of records on each side has it."""
@@ -171,6 +180,7 @@ def train(linker: Linker, inputs: list[Any], con: duckdb.DuckDBPyConnection, mod
             ran.append(rule)
             trained |= {n for n in carried if not reads[n] & rule_columns(rule)}
         linker = after
+    linker = _cap_weights(linker, inputs)
     untrained = tuple(n for n in reads if n in carried and n not in trained)
     absent = tuple(n for n in reads if n not in carried)
     for name in untrained:
@@ -188,6 +198,45 @@ def train(linker: Linker, inputs: list[Any], con: duckdb.DuckDBPyConnection, mod
     lam = float(linker.misc.save_model_to_json()["probability_two_random_records_match"])
     report = TrainingReport(tuple(ran), untrained, absent, rule, recall)
     return linker, lam, report
+
+
+def cap_against(model: dict[str, Any], bits: float = MAX_AGAINST_BITS) -> list[str]:
+    """Cap, in a saved Splink model (in place), every level's weight at ``-bits``; return
+    "comparison: level" for each level capped.
+
+    Example:
+        >>> levels = [{"m_probability": 1e-12, "u_probability": 0.5, "label_for_charts": "x"},
+        ...           {"m_probability": 1.0, "u_probability": 0.5, "label_for_charts": "y"}]
+        >>> m = {"comparisons": [{"output_column_name": "c", "comparison_levels": levels}]}
+        >>> cap_against(m), round(levels[0]["m_probability"] / levels[0]["u_probability"], 6)
+        (['c: x'], 0.000976)
+    """
+    capped = []
+    for c in model["comparisons"]:
+        levels = [lv for lv in c["comparison_levels"] if not lv.get("is_null_level")]
+        if not all(isinstance(lv.get(k), float | int) for lv in levels
+                   for k in ("m_probability", "u_probability")):
+            continue
+        floor = 2.0 ** -bits
+        for lv in levels:
+            if lv["m_probability"] < lv["u_probability"] * floor:
+                lv["m_probability"] = lv["u_probability"] * floor
+                capped.append(f"{c['output_column_name']}: {lv.get('label_for_charts', '?')}")
+        total = sum(lv["m_probability"] for lv in levels)
+        for lv in levels:
+            lv["m_probability"] /= total
+    return capped
+
+
+def _cap_weights(linker: Linker, inputs: list[Any]) -> Linker:
+    """The linker rebuilt from its model with extreme weights against a match capped."""
+    model = linker.misc.save_model_to_json()
+    capped = cap_against(model)
+    if not capped:
+        return linker
+    log.info("weights against a match capped at -%g bits: %s", MAX_AGAINST_BITS,
+             "; ".join(capped))
+    return Linker(inputs, model, log_level="WARNING")
 
 
 def _best_deterministic(linker: Linker, con: duckdb.DuckDBPyConnection, model: LinkModel,
