@@ -85,14 +85,17 @@ BLOCKING_RULES: tuple[str, ...] = (
     "l.agency_id = r.agency_id and l.initial_last_name = r.initial_last_name",
 )
 
-# Broad single-key rules, added per input when their pair count stays within a budget
-# (linkage.linking.blocking): cheap on small or sparse inputs, where pairs agreeing only on
-# DOB, ZIP or both names are otherwise never proposed; left out where they would grow
-# quadratically (national scale), where the narrowed rules above stand.
+# Broad rules (single keys, ZIP + one name), added per input when their pair count stays
+# within a budget (linkage.linking.blocking): cheap on small or sparse inputs, where pairs
+# agreeing only on DOB, ZIP or both names are otherwise never proposed; left out where
+# they would grow quadratically (national scale), where the narrowed rules above stand.
 BROAD_BLOCKING_RULES: tuple[str, ...] = (
     "l.dob = r.dob",
     "l.zip = r.zip",
     "l.first_name = r.first_name and l.last_name = r.last_name",
+    # ZIP with one name: true pairs whose DOB and other name both carry an error
+    "l.zip = r.zip and l.last_name = r.last_name",
+    "l.zip = r.zip and l.first_name = r.first_name",
 )
 
 # Deterministic rules for the provisional prior (lambda) that starts EM: pairs agreeing on
