@@ -10,8 +10,8 @@ estimators' raw output), ``marts`` (what users and the report read).
 Example:
     >>> owner("links")
     'linking'
-    >>> [s.table for s in LINKING[:2]]
-    ['link_gap_cells', 'link_gap_fit']
+    >>> [s.table for s in LINKING[:3]]
+    ['link_blocking_rules', 'link_gap_cells', 'link_gap_fit']
 """
 
 from __future__ import annotations
@@ -90,14 +90,15 @@ PSEUDONYMISE: tuple[Step, ...] = (
 
 LINKING: tuple[Step, ...] = _steps(
     "linking",
+    "intermediate/link_blocking_rules.sql",
     "intermediate/link_gap_cells.sql",
     "intermediate/link_gap_fit.sql",
     "marts/link_gap_model.sql",
     "intermediate/scored_pairs.sql",
     "marts/links.sql",
 )
-"""The temporal step (cells, fitted parameters, the model as one table), the scored pairs
-and the links."""
+"""The blocking rules run, the temporal step (cells, fitted parameters, the model as one
+table), the scored pairs and the links."""
 
 EVALUATION: tuple[Step, ...] = _steps(
     "linking",

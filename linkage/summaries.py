@@ -102,7 +102,19 @@ class QuarantineResult:
 
 @dataclass(frozen=True)
 class LinkFacts:
-    """The link stage's settings and counts (``LinkSummary.facts()``)."""
+    """The link stage's settings and counts (``LinkSummary.facts()``).
+
+    Attributes:
+        untrained_comparisons: comparisons whose columns carry data but kept Splink's
+            default m values (no EM block with pairs left them free).
+        em_blocking_rules: the EM training blocks that ran.
+        lambda_rule / lambda_rule_recall: the rule lambda was estimated from and its
+            estimated recall (None: the assumed starting recall was kept).
+        blocking_rules: the rules that generated the candidate pairs.
+        n_audit_links / audit_blocking_recall: audit links and the share of them the
+            blocking rules generate (blocking recall estimated without truth).
+        temporal_step: ``"on"``, or ``"off: <why>"`` when the dates carry no signal.
+    """
 
     threshold: float
     score_floor: float
@@ -114,6 +126,14 @@ class LinkFacts:
     n_links: int
     n_cases_linked: int
     pseudonymised: bool = False
+    untrained_comparisons: tuple[str, ...] = ()
+    em_blocking_rules: tuple[str, ...] = ()
+    lambda_rule: str = ""
+    lambda_rule_recall: float | None = None
+    blocking_rules: tuple[str, ...] = ()
+    n_audit_links: int = 0
+    audit_blocking_recall: float | None = None
+    temporal_step: str = ""
 
 
 @dataclass(frozen=True)

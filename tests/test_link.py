@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import math
 import random
 from datetime import date, datetime, timedelta
 
@@ -9,7 +12,9 @@ import duckdb
 import pytest
 
 from linkage.errors import ConfigError
+from linkage.linking.model import CLEAR_MODEL
 from linkage.linking.run import fit_temporal, link
+from linkage.linking.training import MAX_AGAINST_BITS
 
 FIRST = [
     "james",
@@ -103,11 +108,14 @@ def _typo(rng: random.Random, s: str) -> str:
     return s[:i] + rng.choice("aeiourstn") + s[i + 1 :]
 
 
-def make_population(con: duckdb.DuckDBPyConnection, *, n_people: int = 300, seed: int = 7) -> None:
+def make_population(con: duckdb.DuckDBPyConnection, *, n_people: int = 300, seed: int = 7,
+                    agencies: int = 4, dated: bool = True, handles: bool = True) -> None:
     """Write raw_referrals, raw_case_outcomes and truth_links for a toy population.
 
     Each person gets one referral; 60% have a case (with light noise: nickname on the
     referral, a typo, a reformatted phone, a different email); plus unrelated cases.
+    ``dated=False`` gives every referral and case the same date (no timing signal),
+    ``handles=False`` leaves e-mail and username empty on both sides.
     """
     rng = random.Random(seed)
     people = []
@@ -115,12 +123,12 @@ def make_population(con: duckdb.DuckDBPyConnection, *, n_people: int = 300, seed
         first, last = rng.choice(FIRST), rng.choice(LAST)
         dob = date(1960, 1, 1) + timedelta(days=rng.randrange(15000))
         phone = f"{rng.randrange(200, 999)}{rng.randrange(1000000, 9999999)}"
-        agency = f"AG{rng.randrange(4)}"
+        agency = f"AG{rng.randrange(agencies)}"
         people.append((p, first, last, dob, phone, agency))
     refs, cases, truth = [], [], []
     start = datetime(2024, 1, 1)
     for p, first, last, dob, phone, agency in people:
-        rid, referred = f"R{p:04d}", start + timedelta(days=rng.randrange(300))
+        rid, referred = f"R{p:04d}", start + timedelta(days=rng.randrange(300) if dated else 0)
         fn = NICK.get(first, first.title()) if rng.random() < 0.5 else first.upper()
         has_name = rng.random() < 0.8
         refs.append(
@@ -150,7 +158,7 @@ def make_population(con: duckdb.DuckDBPyConnection, *, n_people: int = 300, seed
                 (
                     cid,
                     agency,
-                    (referred + timedelta(days=rng.randrange(5, 40))).date(),
+                    (referred + timedelta(days=rng.randrange(5, 40) if dated else 0)).date(),
                     first.title(),
                     _typo(rng, last) if rng.random() < 0.2 else last,
                     dob,
@@ -175,8 +183,8 @@ def make_population(con: duckdb.DuckDBPyConnection, *, n_people: int = 300, seed
         cases.append(
             (
                 f"X{k:04d}",
-                f"AG{rng.randrange(4)}",
-                date(2024, 6, 1),
+                f"AG{rng.randrange(agencies)}",
+                date(2024, 6, 1) if dated else start.date(),
                 rng.choice(FIRST).title(),
                 rng.choice(LAST),
                 date(1950, 1, 1) + timedelta(days=rng.randrange(20000)),
@@ -194,6 +202,9 @@ def make_population(con: duckdb.DuckDBPyConnection, *, n_people: int = 300, seed
                 None,
             )
         )
+    if not handles:
+        refs = [(*r[:10], None, r[11], None, *r[13:]) for r in refs]
+        cases = [(*c[:6], None, c[7], None, *c[9:]) for c in cases]
     con.execute(f"create or replace table raw_referrals ({REF_COLS})")
     con.execute(f"create or replace table raw_case_outcomes ({CASE_COLS})")
     con.executemany(f"insert into raw_referrals values ({', '.join(['?'] * 17)})", refs)
@@ -266,3 +277,87 @@ def test_fit_temporal_recovers_mixture_share():
     assert fit.m_agency == pytest.approx(0.9, abs=0.02)
     assert fit.u_agency == pytest.approx(0.6, abs=0.1)
     assert fit.m_gap[0] > fit.m_gap[2]
+
+
+def test_one_agency_and_constant_dates_link_without_the_temporal_step():
+    # no timing signal and a single agency: the temporal step switches itself off and the
+    # identity model alone links (it once collapsed to rho ~ 0 and linked nothing)
+    con = duckdb.connect()
+    make_population(con, agencies=1, dated=False, seed=11)
+    summary = link(con, u_max_pairs=2e5, charts=False)
+    assert summary.temporal is not None and not summary.temporal.active
+    assert "timing signal" in summary.temporal.reason
+    n_true = con.execute("select count(*) from truth_links").fetchall()[0][0]
+    hits = con.execute(
+        "select count(*) from links join truth_links using (referral_id, case_id)"
+    ).fetchall()[0][0]
+    assert hits >= 0.8 * n_true
+    timed = con.execute(
+        "select count(*) from scored_pairs where temporal_probability is not null")
+    assert timed.fetchall()[0][0] == 0
+    con.close()
+
+
+def test_planted_dates_keep_the_temporal_step_on(linked):
+    _, summary = linked
+    assert summary.temporal is not None and summary.temporal.active
+    assert summary.facts().temporal_step == "on"
+
+
+def test_audit_links_estimate_blocking_recall(linked):
+    con, summary = linked
+    n_audit = con.execute(
+        "select count(*) from raw_case_outcomes where cybertip_ref is not null").fetchall()[0][0]
+    assert summary.n_audit_links == n_audit > 0
+    # every audit case shares the referral's phone (reformatted): all are blocked
+    assert summary.audit_blocking_recall == 1.0
+
+
+def _levels(model: dict, name: str) -> list[dict]:
+    comparison = next(c for c in model["comparisons"] if c["output_column_name"] == name)
+    return [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+
+
+@pytest.fixture(scope="module")
+def no_handles():
+    con = duckdb.connect()
+    make_population(con, handles=False, seed=5)
+    yield con
+    con.close()
+
+
+def test_input_without_email_or_username_trains_name_and_dob(no_handles, caplog):
+    # no e-mail or username on either side: the handle blocks have no pairs, so name, DOB
+    # and household m values must come from name/DOB blocks chosen for this input
+    with caplog.at_level(logging.WARNING, logger="linkage"):
+        summary = link(no_handles, u_max_pairs=2e5, charts=False)
+    assert summary.training is not None
+    assert not {"first_name", "dob", "household"} & set(summary.training.untrained)
+    assert {"email", "username"} <= set(summary.training.absent)
+    assert summary.training.em_rules and not any("email" in r for r in summary.training.em_rules)
+    for name in ("first_name", "dob"):
+        exact = _levels(summary.model, name)[0]["m_probability"]
+        assert 0.5 < exact < 1.0  # trained: most true pairs agree exactly
+    assert not [r for r in caplog.records if "keeps Splink's default m" in r.getMessage()]
+    assert summary.training.deterministic_recall is not None
+    assert summary.facts().untrained_comparisons == ()
+
+
+def test_untrained_comparison_warning_fires_when_no_block_frees_it(no_handles, caplog):
+    # the same input with only the tight (handle) blocks: nothing can train name or DOB
+    tight_only = dataclasses.replace(CLEAR_MODEL, em_fallback_rules=())
+    with caplog.at_level(logging.WARNING, logger="linkage"):
+        summary = link(no_handles, u_max_pairs=2e5, charts=False, model=tight_only)
+    said = [r.getMessage() for r in caplog.records if "keeps Splink's default m" in r.getMessage()]
+    assert any("'first_name'" in m for m in said) and any("'dob'" in m for m in said)
+    assert {"first_name", "dob"} <= set(summary.facts().untrained_comparisons)
+
+
+def test_no_single_level_vetoes_a_pair(linked):
+    # every trained level weighs at least -MAX_AGAINST_BITS against a match
+    _, summary = linked
+    weights = [math.log2(lv["m_probability"] / lv["u_probability"])
+               for c in summary.model["comparisons"] for lv in c["comparison_levels"]
+               if isinstance(lv.get("m_probability"), float)
+               and isinstance(lv.get("u_probability"), float)]
+    assert weights and min(weights) >= -MAX_AGAINST_BITS - 0.01

@@ -109,6 +109,29 @@ def blocking_condition(rules: Sequence[str] | None = None) -> str:
     return " or ".join(f"({rule})" for rule in rules)
 
 
+def audit_blocking_recall(con: duckdb.DuckDBPyConnection,
+                          rules: Sequence[str]) -> tuple[int, float | None]:
+    """Blocking recall estimated without truth: of the audit links (a case that recorded a
+    tip number, paired with that tip's referrals), the share the blocking rules generate.
+
+    Returns (audit links, share); the share is None without audit links. The audit sample
+    is whatever the agencies recorded, so the estimate is as representative as it is.
+
+    Example:
+        >>> from linkage.db import connect
+        >>> audit_blocking_recall(connect("study.duckdb"), CLEAR_MODEL.blocking_rules)  # doctest: +SKIP
+        (412, 0.9733)
+    """  # noqa: E501
+    n, blocked = con.execute(
+        f"""
+        select count(*), avg(coalesce({blocking_condition(rules)}, false)::double)
+        from stg_case_outcomes as l
+        inner join stg_referrals as r on r.tip_ref = l.tip_ref
+        """
+    ).fetchall()[0]
+    return int(n), (None if n == 0 else float(blocked))
+
+
 def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
     """Evaluate ``links`` and the baselines against ``truth_links``; write the tables.
 
@@ -168,7 +191,7 @@ def evaluate(con: duckdb.DuckDBPyConnection) -> EvaluationSummary:
 
 def _build_truth_pair_blocking(con: duckdb.DuckDBPyConnection) -> None:
     # Orientation matches the model's (l = case, r = referral); the rules are symmetric.
-    rules = model_for(con).blocking_rules
+    rules = _rules_run(con)
     con.execute(
         f"""
         create or replace table truth_pair_blocking as
@@ -184,6 +207,15 @@ def _build_truth_pair_blocking(con: duckdb.DuckDBPyConnection) -> None:
         left join scored_pairs as s on s.referral_id = t.referral_id and s.case_id = t.case_id
         """
     )
+
+
+def _rules_run(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The blocking rules the link stage ran (``link_blocking_rules``), else the model's."""
+    if table_exists(con, "link_blocking_rules"):
+        rows = con.execute(
+            "select blocking_rule from link_blocking_rules order by rule_order").fetchall()
+        return tuple(r[0] for r in rows)
+    return model_for(con).blocking_rules
 
 
 def _fmt(value: float | None) -> str:

@@ -24,7 +24,9 @@ Design choices (why):
   cannot tell those apart - only the gap between referral and case opening can.
 * Blocking rules are plain SQL strings, symmetric in ``l``/``r``, so :mod:`linkage.linking.metrics`
   can replay them on the true pairs to measure blocking recall exactly.
-* Every comparison is left out of at least one EM training block, so all m values train.
+* Every comparison is left out of at least one EM training block the input has pairs
+  for, so all m values train: the blocks are chosen per input
+  (:mod:`linkage.linking.training`), and a comparison left at defaults is reported.
 * The case's own dates never enter the Splink model, so identity and timing stay separate
   (no double counting between the two steps).
 """
@@ -83,14 +85,36 @@ BLOCKING_RULES: tuple[str, ...] = (
     "l.agency_id = r.agency_id and l.initial_last_name = r.initial_last_name",
 )
 
-# Deterministic rules for the prior (lambda): pairs agreeing on these are almost surely
-# matches. ASSUMED_RECALL is a stated assumption (not fitted to truth): the share of true
-# pairs these rules find, given how often referrals lack names and cases change emails.
+# Broad rules (single keys, ZIP + one name), added per input when their pair count stays
+# within a budget (linkage.linking.blocking): cheap on small or sparse inputs, where pairs
+# agreeing only on DOB, ZIP or both names are otherwise never proposed; left out where
+# they would grow quadratically (national scale), where the narrowed rules above stand.
+BROAD_BLOCKING_RULES: tuple[str, ...] = (
+    "l.dob = r.dob",
+    "l.zip = r.zip",
+    "l.first_name = r.first_name and l.last_name = r.last_name",
+    # ZIP with one name: true pairs whose DOB and other name both carry an error
+    "l.zip = r.zip and l.last_name = r.last_name",
+    "l.zip = r.zip and l.first_name = r.first_name",
+)
+
+# Deterministic rules for the provisional prior (lambda) that starts EM: pairs agreeing on
+# these are almost surely matches. ASSUMED_RECALL is a stated starting value only: once m
+# is trained, lambda is re-estimated from LAMBDA_RULES with a recall estimated from the
+# data (linkage.linking.training).
 DETERMINISTIC_RULES: tuple[str, ...] = (
     "l.first_name = r.first_name and l.last_name = r.last_name and l.dob = r.dob",
     "l.email = r.email",
 )
 ASSUMED_RECALL = 0.6
+# Candidate rules for the final lambda, each with the comparisons whose exact-agreement m
+# gives its recall (the one of highest estimated recall is used). The surname is not in
+# them: it is scored jointly with phone and ZIP, so it has no exact-agreement m of its own.
+LAMBDA_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("l.first_name = r.first_name and l.dob = r.dob", ("first_name", "dob")),
+    ("l.email = r.email", ("email",)),
+    ("l.username = r.username", ("username",)),
+)
 
 # EM blocks: tight (mostly the same person at any size), and between them every
 # comparison is free to train in at least one block (the handle-name comparison only
@@ -101,6 +125,18 @@ EM_RULES: tuple[str, ...] = (
     "l.first_name = r.first_name and l.last_name = r.last_name and l.dob = r.dob",
     "l.email = r.email",
     "l.username = r.username",
+)
+# When the input lacks the identifiers the tight blocks need (no e-mail or username: a
+# census, FEBRL), each comparison still untrained gets the first of these that leaves its
+# columns free and has pairs (tight to loose; linkage.linking.training chooses). The first
+# name comparison reads the surname too (its swapped level), so it needs a block on
+# neither name.
+EM_FALLBACK_RULES: tuple[str, ...] = (
+    "l.dob = r.dob and l.first_name = r.first_name",
+    "l.first_name = r.first_name and l.last_name = r.last_name",
+    "l.dob = r.dob and l.zip = r.zip",
+    "l.dob = r.dob and l.state = r.state",
+    "l.dob = r.dob",
 )
 
 # Default decision threshold on match probability, see linkage.linking.run for why.
@@ -232,9 +268,13 @@ class LinkModel:
         encoding: the input's encoding (clear or pseudonymised), whose fuzzy levels the
             comparisons use.
         blocking_rules: candidate pairs are the OR of these (symmetric in ``l``/``r``).
-        deterministic_rules / assumed_recall: lambda from pairs agreeing on these rules,
-            with the stated share of true pairs they find.
-        em_rules: blocks on which EM trains m.
+        deterministic_rules / assumed_recall: the provisional lambda that starts EM.
+        lambda_rules / lambda_comparisons: candidate rules for the final lambda and the
+            comparisons whose trained exact-agreement m gives each one's recall.
+        em_rules: the tight blocks on which EM trains m (where the input has pairs).
+        em_fallback_rules: blocks for comparisons the tight ones leave untrained.
+        broad_blocking_rules: rules added to ``blocking_rules`` when the input's pair
+            budget allows (:mod:`linkage.linking.blocking`).
         mw_columns: the comparisons' partial match weight columns, in order.
     """
 
@@ -243,6 +283,10 @@ class LinkModel:
     deterministic_rules: tuple[str, ...]
     assumed_recall: float
     em_rules: tuple[str, ...]
+    em_fallback_rules: tuple[str, ...] = ()
+    broad_blocking_rules: tuple[str, ...] = ()
+    lambda_rules: tuple[str, ...] = ()
+    lambda_comparisons: tuple[tuple[str, ...], ...] = ()
     mw_columns: tuple[str, ...] = MW_COLUMNS
 
     @property
@@ -298,6 +342,10 @@ def build_model(encoding: Encoding) -> LinkModel:
         deterministic_rules=tuple(encoding.rule(r) for r in DETERMINISTIC_RULES),
         assumed_recall=ASSUMED_RECALL,
         em_rules=tuple(encoding.rule(r) for r in EM_RULES),
+        em_fallback_rules=tuple(encoding.rule(r) for r in EM_FALLBACK_RULES),
+        broad_blocking_rules=tuple(encoding.rule(r) for r in BROAD_BLOCKING_RULES),
+        lambda_rules=tuple(encoding.rule(r) for r, _ in LAMBDA_RULES),
+        lambda_comparisons=tuple(c for _, c in LAMBDA_RULES),
     )
 
 

@@ -60,13 +60,15 @@ from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError, LinkModelError, ToolkitError
 from linkage.ingest.staging import build_staging
 from linkage.linking import model as lm
-from linkage.linking._splink_em import run_em_session
 from linkage.linking._splink_sql_cache import memoised_exact_match
+from linkage.linking.blocking import choose_blocking
 from linkage.linking.charts import model_charts
+from linkage.linking.metrics import audit_blocking_recall
 from linkage.linking.model import LinkModel, model_for
 from linkage.linking.scoring import write_scored_pairs
 from linkage.linking.spark import BACKENDS
 from linkage.linking.temporal import TemporalFit, fit_temporal
+from linkage.linking.training import TrainingReport, train
 from linkage.summaries import LinkFacts
 
 __all__ = ["LinkSummary", "TemporalFit", "fit_temporal", "link"]
@@ -97,6 +99,11 @@ class LinkSummary:
         seconds: wall time of each step.
         pseudonymised: the input was pseudonymised (linked with
             ``model.PSEUDONYMISED_MODEL``).
+        training: the EM blocks run, the comparisons left untrained and how lambda was
+            estimated (:mod:`linkage.linking.training`).
+        blocking_rules: the rules that generated the candidate pairs.
+        n_audit_links / audit_blocking_recall: audit links (cases that recorded the tip
+            number) and the share of them the blocking rules generate (no truth read).
     """
 
     n_referrals: int
@@ -114,16 +121,28 @@ class LinkSummary:
     charts: dict[str, str] = field(default_factory=dict, repr=False)
     seconds: dict[str, float] = field(default_factory=dict)
     pseudonymised: bool = False
+    training: TrainingReport | None = None
+    blocking_rules: tuple[str, ...] = ()
+    n_audit_links: int = 0
+    audit_blocking_recall: float | None = None
 
     def facts(self) -> LinkFacts:
         """The settings and counts the report and the manifest record."""
+        tr = self.training
         return LinkFacts(
             threshold=self.threshold, score_floor=self.score_floor,
             probability_two_random_records_match=self.probability_two_random_records_match,
             n_referrals=self.n_referrals, n_cases=self.n_cases,
             n_candidate_pairs=self.n_candidate_pairs, n_scored_pairs=self.n_scored_pairs,
             n_links=self.n_links, n_cases_linked=self.n_cases_linked,
-            pseudonymised=self.pseudonymised)
+            pseudonymised=self.pseudonymised,
+            untrained_comparisons=tr.untrained if tr else (),
+            em_blocking_rules=tr.em_rules if tr else (),
+            lambda_rule=tr.deterministic_rule if tr else "",
+            lambda_rule_recall=tr.deterministic_recall if tr else None,
+            blocking_rules=self.blocking_rules, n_audit_links=self.n_audit_links,
+            audit_blocking_recall=self.audit_blocking_recall,
+            temporal_step=_temporal_state(self.temporal))
 
     def write_charts(self, folder: str | Path) -> list[Path]:
         """Write each chart to ``<folder>/<name>.html``; return the paths.
@@ -215,7 +234,7 @@ def link(
     spec = model_for(con) if model is None else model
     timer.step("staging")
     n_ref, n_case = _stage(con, spec)
-
+    spec = choose_blocking(con, spec)
     splink = _run_splink(con, spec, backend, timer, seed=seed, u_max_pairs=u_max_pairs,
                          em_max_pairs=em_max_pairs, charts=charts, memoise_sql=memoise_sql)
     if model_path is not None:
@@ -224,20 +243,41 @@ def link(
         model_path.write_text(json.dumps(reproducible_model(splink.model), indent=2))
 
     timer.step("links")
-    build_table(con, "marts/links.sql", {"threshold": threshold})
-    n_links, n_cases_linked = con.sql(
-        "select count(*), count(distinct case_id) from links").fetchall()[0]
-    n_scored = _count(con, "scored_pairs")
+    n_links, n_cases_linked, n_scored = _write_links(con, threshold)
     timer.step(None)
     log.info("%d candidate pairs, %d scored >= %.3g, %d links at p >= %.3g",
              splink.n_candidates, n_scored, lm.SCORE_FLOOR, n_links, threshold)
+    n_audit, audit_recall = _audit(con, spec)
     return LinkSummary(
         n_referrals=n_ref, n_cases=n_case, n_candidate_pairs=splink.n_candidates,
         n_scored_pairs=n_scored, n_links=n_links, n_cases_linked=n_cases_linked,
         threshold=threshold, score_floor=lm.SCORE_FLOOR,
         probability_two_random_records_match=splink.lam, model=splink.model,
         temporal=splink.temporal, model_path=model_path, charts=splink.charts,
-        seconds=timer.seconds, pseudonymised=spec.pseudonymised)
+        seconds=timer.seconds, pseudonymised=spec.pseudonymised,
+        training=splink.training, blocking_rules=spec.blocking_rules,
+        n_audit_links=n_audit, audit_blocking_recall=audit_recall)
+
+
+def _audit(con: duckdb.DuckDBPyConnection, spec: LinkModel) -> tuple[int, float | None]:
+    n_audit, recall = audit_blocking_recall(con, spec.blocking_rules)
+    if recall is not None:
+        log.info("blocking generates %.4f of the %d audit links", recall, n_audit)
+    return n_audit, recall
+
+
+def _write_links(con: duckdb.DuckDBPyConnection, threshold: float) -> tuple[int, int, int]:
+    """Build ``links``; return its rows, its distinct cases and the scored pairs."""
+    build_table(con, "marts/links.sql", {"threshold": threshold})
+    n_links, n_cases_linked = con.sql(
+        "select count(*), count(distinct case_id) from links").fetchall()[0]
+    return n_links, n_cases_linked, _count(con, "scored_pairs")
+
+
+def _temporal_state(fit: TemporalFit | None) -> str:
+    if fit is None:
+        return ""
+    return "on" if fit.active else f"off: {fit.reason}"
 
 
 class _Timer:
@@ -282,6 +322,7 @@ class _SplinkRun:
     n_candidates: int
     temporal: TemporalFit
     charts: dict[str, str]
+    training: TrainingReport
 
 
 def _run_splink(con: duckdb.DuckDBPyConnection, spec: LinkModel, backend: str, timer: _Timer,
@@ -303,8 +344,8 @@ def _run_splink(con: duckdb.DuckDBPyConnection, spec: LinkModel, backend: str, t
             else:
                 db_api = DuckDBAPI(work)
             linker, inputs = _linker(con, db_api, spec)
-            linker, lam = _train(linker, inputs, spec, seed=seed, u_max_pairs=u_max_pairs,
-                                 em_max_pairs=em_max_pairs)
+            linker, lam, trained = train(linker, inputs, con, spec, seed=seed,
+                                         u_max_pairs=u_max_pairs, em_max_pairs=em_max_pairs)
             model = linker.misc.save_model_to_json()
 
             timer.step("predict")
@@ -323,7 +364,7 @@ def _run_splink(con: duckdb.DuckDBPyConnection, spec: LinkModel, backend: str, t
             work.close()
             if spark is not None:
                 spark.close()
-    return _SplinkRun(model, lam, n_candidates, temporal, chart_html)
+    return _SplinkRun(model, lam, n_candidates, temporal, chart_html, trained)
 
 
 _STAGED = {lm.CASES_DATASET: "stg_case_outcomes", lm.REFERRALS_DATASET: "stg_referrals"}
@@ -372,30 +413,6 @@ def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI,
         dataset_display_name=lm.REFERRALS_DATASET,
     )
     return Linker([cases, refs], model.settings(), log_level="WARNING"), [cases, refs]
-
-
-def _train(linker: Linker, inputs: list[Any], model: LinkModel, *, seed: int,
-           u_max_pairs: float, em_max_pairs: float) -> tuple[Linker, float]:
-    """Train lambda, u and m (unsupervised); return the trained linker and lambda."""
-    training = linker.training
-    training.estimate_probability_two_random_records_match(
-        list(model.deterministic_rules), recall=model.assumed_recall
-    )
-    training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
-    for i, rule in enumerate(model.em_rules, start=1):
-        n_pairs = linker.blocking_analysis.count_comparisons_from_blocking_rules(
-            [rule], record_sample_proportion=1.0
-        )[0]["marginal_comparison_count"]
-        if n_pairs == 0:
-            # e.g. no usernames on the case side: skip, the other blocks still train
-            log.warning("EM block %d of %d has no pairs: skipped", i, len(model.em_rules))
-            continue
-        if n_pairs < 100:
-            log.warning("EM block %d has only %d pairs: its m values are noisy", i, n_pairs)
-        linker = run_em_session(linker, inputs, rule, max_pairs=em_max_pairs,
-                                record_sample_proportion=1.0)
-    trained = linker.misc.save_model_to_json()
-    return linker, float(trained["probability_two_random_records_match"])
 
 
 def _count_candidates(linker: Linker) -> int:

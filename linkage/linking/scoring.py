@@ -7,6 +7,7 @@ every candidate pair at or above the score floor with its final match probabilit
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import duckdb
@@ -14,7 +15,9 @@ import duckdb
 from linkage.db import build_from_frame, build_table, quote_ident
 from linkage.linking import model as lm
 from linkage.linking import temporal as tm
-from linkage.linking.temporal import TemporalFit, fit_temporal
+from linkage.linking.temporal import TemporalFit, fit_or_switch_off
+
+log = logging.getLogger(__name__)
 
 
 def write_scored_pairs(
@@ -63,7 +66,9 @@ def write_scored_pairs(
         rows = con.sql(
             "select bucket_order - 1, u_gap, same_agency, n_same_person_pairs from link_gap_cells"
         ).fetchall()
-        fit = fit_temporal(rows)
+        fit = fit_or_switch_off(rows)
+        if not fit.active:
+            log.warning("temporal step off: %s; linking on identity alone", fit.reason)
         build_from_frame(con, "intermediate/link_gap_fit.sql", "link_gap_fit_input", {
             "bucket_order": list(range(1, len(fit.m_gap) + 1)),
             "m_gap": list(fit.m_gap),
@@ -76,7 +81,8 @@ def write_scored_pairs(
         build_table(
             con,
             "intermediate/scored_pairs.sql",
-            {"score_floor": lm.SCORE_FLOOR, "m_agency": tm.M_AGENCY},
+            {"score_floor": lm.SCORE_FLOOR, "m_agency": tm.M_AGENCY,
+             "temporal_on": fit.active},
         )
     finally:
         con.unregister("linkage_identity_pairs")

@@ -8,6 +8,7 @@ pairs, fitted by EM (``fit_temporal``) and anchored on a prior for the links' ga
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # Temporal step. Buckets of (case opened - referral) in days and a PRIOR for the share of
@@ -37,6 +38,14 @@ RHO_IDENTITY_FLOOR = 0.9
 # same state"). Held fixed: fitted freely, EM cannot tell it from the rate among other
 # same-person pairs and agency stops informing the step.
 M_AGENCY = 0.9
+# The step is used only when the gaps of likely same-person pairs differ from those of
+# random referral-case pairs (G-test against u_gap, p below this): constant dates, dates
+# independent of the pairing or no dates carry no timing information, and a mixture fitted
+# on them has no anchor (rho collapses to 0 and every pair is discounted to nothing).
+GAP_SIGNAL_P = 1e-3
+# A fit whose share of links among same-person pairs falls below this has collapsed (the
+# mixture put every pair in the "other" class): the step is switched off rather than used.
+MIN_RHO = 0.01
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,9 @@ class TemporalFit:
         m_gap: gap-bucket distribution of links (fitted, anchored on ``GAP_M``).
         m_agency / u_agency: share agreeing on agency, links / other pairs.
         iterations: EM steps run.
+        active: whether the step is applied (False: the dates carry no signal or the fit
+            collapsed, and the final probability is the identity probability).
+        reason: why it is off (empty when active).
     """
 
     rho: float
@@ -55,6 +67,62 @@ class TemporalFit:
     m_agency: float
     u_agency: float
     iterations: int
+    active: bool = True
+    reason: str = ""
+
+
+def gap_signal(cells: list[tuple[int, float, bool, int]]) -> tuple[float, int, float]:
+    """G-test of the same-person pairs' gap buckets against the random-pair shares u_gap.
+
+    Returns (G statistic, degrees of freedom, p-value by the Wilson-Hilferty approximation
+    of the chi-square tail). Zero degrees of freedom (all random pairs in one bucket, as
+    with constant dates) gives p = 1.
+
+    Example:
+        >>> cells = [(0, 0.5, True, 50), (1, 0.5, True, 50)]
+        >>> gap_signal(cells)[2] > 0.5
+        True
+        >>> gap_signal([(0, 0.5, True, 95), (1, 0.5, True, 5)])[2] < 1e-6
+        True
+    """
+    u: dict[int, float] = {}
+    n: dict[int, int] = {}
+    for b, u_gap, _same, count in cells:
+        u[b] = u_gap
+        n[b] = n.get(b, 0) + count
+    total = sum(n.values())
+    live = [b for b in u if u[b] > 1e-5]  # buckets random pairs actually fall in
+    df = len(live) - 1
+    if total == 0 or df < 1:
+        return 0.0, max(df, 0), 1.0
+    norm = sum(u[b] for b in u)
+    g = 2.0 * sum(n[b] * math.log(n[b] / (total * u[b] / norm)) for b in u if n[b] > 0)
+    g = max(g, 0.0)
+    k = 2.0 / (9.0 * df)
+    z = ((g / df) ** (1.0 / 3.0) - (1.0 - k)) / math.sqrt(k)
+    return g, df, 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def fit_or_switch_off(cells: list[tuple[int, float, bool, int]]) -> TemporalFit:
+    """``fit_temporal`` where the gaps carry a signal; otherwise a fit marked inactive.
+
+    Example:
+        >>> cells = [(0, 0.5, True, 50), (1, 0.5, True, 50)]
+        >>> fit = fit_or_switch_off(cells)
+        >>> fit.active, fit.reason.startswith("gaps of same-person pairs")
+        (False, True)
+    """
+    g, df, p = gap_signal(cells)
+    if p >= GAP_SIGNAL_P:
+        reason = ("dates carry no timing signal (one gap bucket)" if df < 1 else
+                  f"gaps of same-person pairs look like random pairs' (G {g:.1f}, "
+                  f"{df} df, p {p:.2g})")
+        return TemporalFit(1.0, GAP_M, 0.5, 0.5, 0, active=False, reason=reason)
+    fit = fit_temporal(cells)
+    if fit.rho < MIN_RHO:
+        return TemporalFit(fit.rho, fit.m_gap, fit.m_agency, fit.u_agency, fit.iterations,
+                           active=False, reason=f"fit collapsed (rho {fit.rho:.2g})")
+    return fit
 
 
 def fit_temporal(

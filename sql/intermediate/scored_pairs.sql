@@ -2,7 +2,8 @@
 -- P(this referral is the case's | same person, gap bucket, agency agreement), the latter
 -- the posterior of the two-class mixture fitted into link_gap_model (links: fitted m;
 -- other same-person pairs: random-pair u), then discounted for another agency's
--- referral where the case has one from its own agency (own_agency).
+-- referral where the case has one from its own agency (own_agency). With $temporal_on
+-- false (the dates carry no signal) the temporal probability is 1: identity alone.
 -- Reads the Splink identity scores from the view linkage_identity_pairs.
 with pairs as (
     select * from linkage_identity_pairs
@@ -24,7 +25,8 @@ temporal as (
     select
         p.*,
         g.bucket as gap_bucket,
-        g.w_link / (g.w_link + g.w_other) as temporal_probability
+        case when $temporal_on then g.w_link / (g.w_link + g.w_other) end
+            as temporal_probability
     from pairs as p
     left join gap_model as g
         on p.gap_days between g.gap_from and g.gap_to
