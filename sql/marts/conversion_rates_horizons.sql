@@ -17,7 +17,8 @@ final as (
         suppressed,
         method
     from horizons
-    order by offense_type = 'ALL' desc, offense_type, horizon_days,
+    order by
+        offense_type = 'ALL' desc, offense_type, horizon_days,
         list_position(['investigation', 'arrest', 'charge', 'conviction'], stage)
 )
 
