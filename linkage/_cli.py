@@ -21,10 +21,9 @@ from linkage.errors import ConfigError, ToolkitError
 
 EXIT_CODES_HELP = """Exit codes: 0 ok, 2 bad command-line usage, 3 bad scenario or configuration,
 4 input violates the data contract, 5 data-quality gate failed, 6 linkage model failed,
-7 output cannot be written, 8 pseudonymisation key missing or too short, 9 backend
-unavailable (--backend spark without pyspark or Java), 10 output or database in use by
-another run, 11 review labels file invalid, 130/143 interrupted (SIGINT/SIGTERM),
-1 internal error."""
+7 output cannot be written (also: in use by another run), 8 pseudonymisation key missing
+or too short, 9 backend unavailable (--backend spark without pyspark or Java), 10 review
+labels file invalid, 130/143 interrupted (SIGINT/SIGTERM), 1 internal error."""
 
 
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl-C (128 + SIGINT)

@@ -76,10 +76,9 @@ class OutputError(ToolkitError):
 class BusyError(OutputError):
     """The output folder or study database is in use by another run (names the holder).
 
-    The run that holds it is unaffected; this one stops before doing any work.
+    The run that holds it is unaffected; this one stops before doing any work. An output
+    failure like any other (exit 7), with a message that names the holder.
     """
-
-    exit_code = 10
 
 
 class PseudonymKeyError(ToolkitError):
@@ -102,4 +101,4 @@ class ReviewError(ToolkitError):
     """A clerical-review labels file (or the review sample it answers) is invalid: names the
     file, the line and the rule it breaks, never an identifier's value."""
 
-    exit_code = 11
+    exit_code = 10

@@ -1,4 +1,4 @@
-"""Every bad labels file gets its one-line message, exit code 11, and leaves the database as
+"""Every bad labels file gets its one-line message, exit code 10, and leaves the database as
 it was; a good one replaces the labels before it."""
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def test_a_bad_labels_file_names_the_line_and_rule_and_changes_nothing(
     before = _snapshot(db)
     result = CliRunner().invoke(main, ["review", "import", "--db", str(db), "--labels",
                                        str(bad)])
-    assert result.exit_code == ReviewError.exit_code == 11
+    assert result.exit_code == ReviewError.exit_code == 10
     line = result.output.strip()
     assert "\n" not in line and "Traceback" not in line
     expected_rule = "edited-identifiers" if rule == "edited-case-identifiers" else rule

@@ -81,7 +81,7 @@ def sample(ctx: click.Context, db_path: Path, size: int, out: Path, seed: int,
 def import_(ctx: click.Context, db_path: Path, labels: Path) -> None:
     """Validate the reviewer's decisions and store them (replacing earlier labels).
 
-    A bad file stops with one line naming the line and the rule (exit 11); the database is
+    A bad file stops with one line naming the line and the rule (exit 10); the database is
     then unchanged.
 
     Example:
