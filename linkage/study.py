@@ -349,7 +349,7 @@ def open_study(out: str | Path) -> StudyResult:
             "raw_case_outcomes", q["table"], d.get("row_counts", {}).get(
                 "raw_case_outcomes", 0), q["rows"], q["reasons"]),
         generated_truth_counts=d.get("generated_truth_counts", {}),
-        linkage=LinkFacts(**d["linkage"]) if d.get("linkage") else None,
+        linkage=LinkFacts.from_dict(d["linkage"]) if d.get("linkage") else None,
         estimation=EstimateFacts(**d["estimation"]) if d.get("estimation") else None)
     timings = out / manifest.timings
     seconds = (json.loads(timings.read_text(encoding="utf-8")).get("stage_seconds", {})

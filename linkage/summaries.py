@@ -135,6 +135,17 @@ class LinkFacts:
     audit_blocking_recall: float | None = None
     temporal_step: str = ""
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LinkFacts:
+        """The facts back from their JSON form (lists become the tuples they were).
+
+        Example:
+            >>> LinkFacts.from_dict({**LinkFacts(0.5, 0.001, 0.01, 3, 2, 4, 4, 1, 1).__dict__,
+            ...                      "blocking_rules": ["l.dob = r.dob"]}).blocking_rules
+            ('l.dob = r.dob',)
+        """
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
 
 @dataclass(frozen=True)
 class EstimateFacts:

@@ -99,6 +99,7 @@ def _invocations(tmp: Path, data: Path) -> dict[str, list[str]]:
         "simulate": ["simulate", "--replicates", "0"],
         "run": ["run", "--threshold", "2"],
         "scenarios": ["scenarios"],
+        "review": ["review", "rates", "--db", str(tmp / "missing.duckdb")],
     }
 
 
