@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from test_faults import earlier, leftovers, one_line_error, tree_hash
 
+from linkage.errors import BusyError
+
 __all__ = ["earlier"]  # the fixture, re-used
 
 LINKAGE = str(Path(sys.executable).parent / "linkage")
@@ -100,7 +102,7 @@ def test_a_second_run_on_the_same_output_is_refused_and_the_first_completes(
     start = time.perf_counter()
     second = subprocess.run([LINKAGE, "run", "--scale", SCALE, "--out", str(out)],
                             capture_output=True, text=True, timeout=300)
-    line = one_line_error(second, 10)
+    line = one_line_error(second, BusyError.exit_code)
     assert f"pid {first.proc.pid} " in line and time.perf_counter() - start < 60
     assert tree_hash(out) == before  # the first has not finished: still the earlier output
     done = first.finish()

@@ -9,19 +9,21 @@
 with link_stats as (
     select
         count(*) as n_links,
-        coalesce(sum(match_probability), 0) as expected_true_links,
-        coalesce(sum(1 - match_probability), 0) as expected_false_links
+        -- probabilities summed in exact decimals: a parallel double sum adds in a
+        -- different order from run to run and changes the last bits
+        coalesce(sum(match_probability::decimal(38, 17)), 0)::double as expected_true_links,
+        coalesce(sum(1 - match_probability::decimal(38, 17)), 0)::double as expected_false_links
     from links
 ),
 
 per_referral as (
-    select referral_id, least(1.0, sum(match_probability)) as expected_match
+    select referral_id, least(1.0, sum(match_probability::decimal(38, 17))) as expected_match
     from scored_pairs
     group by referral_id
 ),
 
 expected_matches as (
-    select coalesce(sum(expected_match), 0) as expected_matches from per_referral
+    select coalesce(sum(expected_match), 0)::double as expected_matches from per_referral
 ),
 
 truth as (

@@ -27,9 +27,11 @@ best_truth as (
 ),
 
 expected_matches as (
-    select sum(m) as expected_matches
+    -- sums of probabilities in exact decimals: a parallel double sum adds in a
+    -- different order from run to run and changes the last bits
+    select sum(m)::double as expected_matches
     from (
-        select least(1.0, sum(match_probability)) as m from scored_pairs
+        select least(1.0, sum(match_probability::decimal(38, 17))) as m from scored_pairs
         group by referral_id
     )
 ),
@@ -41,7 +43,7 @@ counts as (
         count(*) filter (where b.is_true) as tp,
         count(*) filter (where not b.is_true) as fp,
         (select count(*) from truth) as n_true,
-        sum(b.match_probability) as sum_p
+        sum(b.match_probability::decimal(38, 17))::double as sum_p
     from thresholds as th
     left join best_truth as b on b.match_probability >= th.threshold
     group by th.threshold
