@@ -103,6 +103,21 @@ def _comparisons(identifiers: tuple[str, ...]) -> list[Any]:
     return [table[c]() for c in identifiers]
 
 
+def scored_pairs(work: duckdb.DuckDBPyConnection, predictions: Any) -> Any:
+    """Splink's predictions as (referral_id, case_id, probability), whichever side is which."""
+    return work.sql(
+        f"""
+        select
+            case when source_dataset_l = 'referrals' then unique_id_l else unique_id_r end
+                as referral_id,
+            case when source_dataset_l = 'referrals' then unique_id_r else unique_id_l end
+                as case_id,
+            match_probability as probability
+        from {predictions.physical_name}
+        """
+    ).to_arrow_table()
+
+
 def generic_splink(con: duckdb.DuckDBPyConnection, *, seed: int, threads: int) -> PeerRun:
     """Train and apply the generic Splink model on the staged identifiers (timed)."""
     identifiers = present_identifiers(con)
@@ -131,17 +146,7 @@ def generic_splink(con: duckdb.DuckDBPyConnection, *, seed: int, threads: int) -
             training.estimate_parameters_using_expectation_maximisation(
                 block_on(*keys), estimate_without_term_frequencies=True)
         predictions = linker.inference.predict()
-        pairs = work.sql(
-            f"""
-            select
-                case when source_dataset_l = 'referrals' then unique_id_l else unique_id_r end
-                    as referral_id,
-                case when source_dataset_l = 'referrals' then unique_id_r else unique_id_l end
-                    as case_id,
-                match_probability as probability
-            from {predictions.physical_name}
-            """
-        ).to_arrow_table()
+        pairs = scored_pairs(work, predictions)
     finally:
         work.close()
     return PeerRun(pairs, time.perf_counter() - start, identifiers)

@@ -95,17 +95,7 @@ def _identity_only(con: duckdb.DuckDBPyConnection, model: dict, threads: int):
                   for name, table in (("case_outcomes", "stg_case_outcomes"),
                                       ("referrals", "stg_referrals"))]  # fmt: skip
         predictions = Linker(inputs, model, log_level="ERROR").inference.predict()
-        return work.sql(
-            f"""
-            select
-                case when source_dataset_l = 'referrals' then unique_id_l else unique_id_r end
-                    as referral_id,
-                case when source_dataset_l = 'referrals' then unique_id_r else unique_id_l end
-                    as case_id,
-                match_probability as probability
-            from {predictions.physical_name}
-            """
-        ).to_arrow_table()
+        return _peers.scored_pairs(work, predictions)
     finally:
         work.close()
 
