@@ -34,6 +34,11 @@ from linkage.linking.model import LinkModel
 
 log = logging.getLogger(__name__)
 
+SIGNIFICANT_DIGITS = 12
+"""Trained parameters keep this many significant digits: far below any effect on a link
+(a relative change of 1e-12 moves a match weight by about 1e-12 bits), far above the
+16th-digit noise of parallel sums."""
+
 MAX_AGAINST_BITS = 10.0
 """No comparison level may weigh more than this against a match (log2 m/u >= -10, a Bayes
 factor of 1/1024): EM on tight blocks can train m of a disagreement level to about 0 (in
@@ -180,7 +185,7 @@ def train(linker: Linker, inputs: list[Any], con: duckdb.DuckDBPyConnection, mod
             ran.append(rule)
             trained |= {n for n in carried if not reads[n] & rule_columns(rule)}
         linker = after
-    linker = _cap_weights(linker, inputs)
+    linker = _settled(_cap_weights(linker, inputs), inputs)
     untrained = tuple(n for n in reads if n in carried and n not in trained)
     absent = tuple(n for n in reads if n not in carried)
     for name in untrained:
@@ -236,6 +241,37 @@ def _cap_weights(linker: Linker, inputs: list[Any]) -> Linker:
         return linker
     log.info("weights against a match capped at -%g bits: %s", MAX_AGAINST_BITS,
              "; ".join(capped))
+    return Linker(inputs, model, log_level="WARNING")
+
+
+def round_parameters(model: dict[str, Any], digits: int = SIGNIFICANT_DIGITS) -> None:
+    """Round, in a saved Splink model (in place), lambda and every level's m and u to
+    ``digits`` significant digits.
+
+    Example:
+        >>> m = {"probability_two_random_records_match": 0.1 + 0.2, "comparisons": [
+        ...     {"comparison_levels": [{"m_probability": 1 / 3, "u_probability": 0.5}]}]}
+        >>> round_parameters(m)
+        >>> m["probability_two_random_records_match"], m["comparisons"][0]["comparison_levels"]
+        (0.3, [{'m_probability': 0.333333333333, 'u_probability': 0.5}])
+    """
+    def rounded(x: Any) -> Any:
+        return float(f"{x:.{digits}g}") if isinstance(x, float) else x
+
+    key = "probability_two_random_records_match"
+    model[key] = rounded(model.get(key))
+    for c in model["comparisons"]:
+        for lv in c["comparison_levels"]:
+            for k in ("m_probability", "u_probability"):
+                if k in lv:
+                    lv[k] = rounded(lv[k])
+
+
+def _settled(linker: Linker, inputs: list[Any]) -> Linker:
+    """The linker rebuilt from its model with the parameters rounded (same bits whatever
+    the order DuckDB's threads added the training sums in)."""
+    model = linker.misc.save_model_to_json()
+    round_parameters(model)
     return Linker(inputs, model, log_level="WARNING")
 
 
