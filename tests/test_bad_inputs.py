@@ -400,3 +400,28 @@ def test_quarantine_tolerance_is_configured(clean_rows, contract_write, tmp_path
     assert seen == [0.6]
     wrong = CliRunner().invoke(main, [*args, "--quarantine-tolerance", "1.5"])
     assert wrong.exit_code == 2 and "1.5 is not in the range 0<=x<=1" in wrong.output
+
+
+def test_a_present_but_empty_identifier_is_named_at_warning(caplog) -> None:
+    """A column in the file with no value in any row is said (an export slip, most often),
+    not refused: an agency that does not record e-mail is a valid extract."""
+    import logging
+
+    from linkage.db import connect
+    from linkage.ingest import link_preflight
+
+    con = connect()
+    con.execute("create table raw_referrals as "
+                "select 'a@x.org' as email, null::varchar as last_name")
+    con.execute("create table raw_case_outcomes as select 'a@x.org' as email")
+    with caplog.at_level(logging.WARNING, logger="linkage.ingest.preflight"):
+        assert link_preflight(con).compared == ("email",)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == ["referrals: last_name present but empty in every row, so not compared "
+                      "(check the export or --mapping; drop the column if the extract does "
+                      "not record it)"]
+    caplog.clear()
+    con.execute("create or replace table raw_referrals as select 'a@x.org' as email")
+    with caplog.at_level(logging.WARNING, logger="linkage.ingest.preflight"):
+        link_preflight(con)
+    assert [r for r in caplog.records if r.levelno == logging.WARNING] == []

@@ -108,5 +108,11 @@ def link_preflight(con: duckdb.DuckDBPyConnection) -> Preflight:
         problems.append(violation("referrals", "nothing to compare", msg))
     if problems:
         raise_all(problems)
+    for (name, _), counts in zip(_SIDES, (ref, case), strict=True):
+        empty = [c for c, n in counts.items() if not n]
+        if empty:  # present in the file, no value in any row: an export or mapping slip?
+            log.warning("%s: %s present but empty in every row, so not compared (check the "
+                        "export or --mapping; drop the column if the extract does not record "
+                        "it)", name, ", ".join(empty))
     log.info("%s", found.line())
     return found
