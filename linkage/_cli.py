@@ -190,6 +190,19 @@ def min_count_option(default: int | None) -> Callable[[Callable[..., Any]], Any]
                              + ("; default 10)." if default is None else ")."))
 
 
+def end_date_option(default_help: str) -> Callable[[Callable[..., Any]], Any]:
+    """``--end-date YYYY-MM-DD``: the study end (extract) date the censoring counts from."""
+    return click.option("--end-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
+                        help=f"Study end (extract) date. Default: {default_help}.")
+
+
+def horizons_option(func: Callable[..., Any]) -> Any:
+    """``--horizons 180,365,730``: days of the time-to-event rates."""
+    return click.option("--horizons", default="180,365,730", show_default=True,
+                        help="Days of the time-to-event rates (plus the longest "
+                             "supported).")(func)
+
+
 def run_main(main: click.Group) -> None:
     """Run the CLI group ``main`` and exit with its code.
 

@@ -16,7 +16,9 @@ from linkage._cli import (
     EXIT_CODES_HELP,
     backend_option,
     echo,
+    end_date_option,
     handle_errors,
+    horizons_option,
     mapping_option,
     min_count_option,
     quiet_option,
@@ -225,14 +227,12 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
 @click.option("--follow-up-days", type=click.IntRange(min=0), default=365, show_default=True,
               help="Censoring rule: a stage counts when reached within this many days of "
                    "the referral, for referrals at least this old at the end date.")
-@click.option("--end-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Study end (extract) date. Default: the latest date in the data.")
+@end_date_option("the latest case-outcome date")
 @click.option("--sibling-share", type=click.FloatRange(0, 1), default=None,
               help="Assumed share of a suspect's repeat referrals to the same agency that "
                    "join its case (default 1): a sensitivity knob, not identifiable.")
 @min_count_option(10)
-@click.option("--horizons", default="180,365,730", show_default=True,
-              help="Days of the time-to-event rates (plus the longest supported).")
+@horizons_option
 @quiet_option
 @click.pass_context
 @handle_errors
@@ -292,6 +292,8 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
               help="Largest share of case records with stage dates out of order that is "
                    "quarantined (quarantine_case_outcomes); above it the run stops (exit 5).")
 @min_count_option(None)
+@end_date_option("the scenario's extract date; with --input, the latest case-outcome date")
+@horizons_option
 @mapping_option
 @backend_option
 @quiet_option
@@ -299,7 +301,8 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
 @handle_errors
 def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None,
         source: Path | None, out_dir: Path, threshold: float | None, quarantine_tolerance:
-        float, min_count: int | None, mapping_path: Path | None, backend: str) -> None:
+        float, min_count: int | None, end_date: Any, horizons: str, mapping_path: Path | None,
+        backend: str) -> None:
     """Run a whole study: generate or load, validate, link, estimate, report.
 
     Writes study.duckdb, links.parquet, conversion_rates.csv, report.html, report.md,
@@ -317,7 +320,8 @@ def run(ctx: click.Context, scenario: str, scale: float | None, seed: int | None
     config = StudyConfig(scenario=scenario, scale=scale, seed=seed, input=source,
                          out=out_dir, threshold=threshold,
                          quarantine_tolerance=quarantine_tolerance, backend=backend,
-                         mapping=mapping_path, min_count=min_count)
+                         mapping=mapping_path, min_count=min_count,
+                         end_date=end_date.date() if end_date else None, horizons=horizons)
     with progress_bar("study", quiet=ctx.obj["quiet"]) as report:
         result = run_study(config, on_progress=report)
     echo(ctx, format_summary(result))

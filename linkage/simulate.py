@@ -181,7 +181,7 @@ def score_replicate(
     t0 = time.perf_counter()
     options = {"dimensions": ("offense_type",), "companions": False} if lean else {}
     summary = estimate(con, seed=seed, n_boot=n_boot, suppress_below=0, min_denominator=0,
-                       comparisons=False, **options)
+                       comparisons=False, end_date=scenario.study.end_date, **options)
     t0 = _lap(seconds, "estimate", t0)
     truth_comparison(con, summary.follow_up_days, publish=False)
     truth = con.table("truth_cells").df()

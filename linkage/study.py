@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import platform
@@ -28,6 +29,7 @@ from linkage.contract import STAGES
 from linkage.db import connect, quote_literal, row_count, table_exists
 from linkage.defaults import DEFAULT_SEED
 from linkage.errors import ConfigError, OutputError
+from linkage.estimation.survival import DEFAULT_HORIZONS, parse_horizons
 from linkage.generation import Scenario, load_scenario
 from linkage.ingest import load_mapping
 from linkage.linking import BACKENDS
@@ -63,6 +65,9 @@ class StudyConfig:
             (see ``linkage.ingest.mapping``); None = the contract's names.
         min_count: small-cell suppression, hide counts below this (0 = off; None = the
             estimator's default).
+        end_date: the study end (extract) date the censoring counts from (None = the
+            scenario's when generating, else the latest case-outcome date).
+        horizons: days of the time-to-event rates, e.g. ``"180,365,730"``.
 
     Raises:
         ConfigError: a value out of range (names the field and what is allowed).
@@ -82,6 +87,8 @@ class StudyConfig:
     backend: str = "duckdb"
     mapping: Path | None = None
     min_count: int | None = None
+    end_date: dt.date | None = None
+    horizons: str | tuple[int, ...] = DEFAULT_HORIZONS
 
     def __post_init__(self) -> None:
         # Frozen: normalise the paths through object.__setattr__, once, here.
@@ -98,6 +105,10 @@ class StudyConfig:
                             "[0, 1]")
         if self.min_count is not None and self.min_count < 0:
             problems.append(f"min_count: {self.min_count!r} must be >= 0")
+        try:
+            parse_horizons(self.horizons)
+        except ConfigError as exc:
+            problems.append(str(exc))
         if self.mapping is not None and self.input is None:
             problems.append("mapping: applies to your own data only; give input too")
         elif self.mapping is not None:
@@ -275,7 +286,9 @@ def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
     with st.stage("evaluate"):
         evaluation = evaluate(con) if has_truth(con) else None
     with st.stage("estimate"):
-        estimated = estimate(con, seed=seed, **_suppression(config.min_count))
+        end_date = config.end_date or (scenario.study.end_date if scenario else None)
+        estimated = estimate(con, seed=seed, end_date=end_date, horizons=config.horizons,
+                             **_suppression(config.min_count))
         dq += gate(con, ("conversion_rates",))
         log_suppression(con)
     _export(con, tmp)

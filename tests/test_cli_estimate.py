@@ -55,3 +55,26 @@ def test_simulate_scores_every_method_and_resumes(tmp_path: Path) -> None:
     matrix = pd.read_csv(out / "matrix.csv")
     assert matrix.n_replicates.max() == 2 and set(matrix.world) == {"default"}
     assert {"bias", "rmse", "coverage", "sd_over_se"} <= set(matrix.columns)
+
+
+def test_run_censors_at_the_scenario_extract_date_or_the_given_one(tmp_path: Path) -> None:
+    """`linkage run` passes the scenario's end date down (the default world's extract is
+    2025-12-31) and takes --end-date and --horizons over it."""
+    import json
+
+    def censoring(out: Path, *extra: str) -> tuple[str, list[int]]:
+        args = ["-q", "run", "--scale", "0.002", "--seed", "5", "--out", str(out), *extra]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((out / "manifest.json").read_text())
+        with duckdb.connect(str(out / "study.duckdb"), read_only=True) as con:
+            days = [r[0] for r in con.sql("select distinct horizon_days from "
+                                          "conversion_rates_horizons order by 1").fetchall()]
+        return manifest["estimation"]["censoring"], days
+
+    text, days = censoring(tmp_path / "a")
+    assert text.endswith("(full follow-up to 2025-12-31)")
+    assert days[:2] == [180, 365]  # 730 only where the follow-up supports it
+    text, days = censoring(tmp_path / "b", "--end-date", "2025-06-30", "--horizons", "90,200")
+    assert "on or before 2024-06-30 (full follow-up to 2025-06-30)" in text
+    assert days[:2] == [90, 200] and 180 not in days

@@ -164,7 +164,12 @@ class RateInputs:
 
 
 def infer_end_date(con: duckdb.DuckDBPyConnection) -> dt.date:
-    """The latest date observed in the case outcomes and referrals (the extract date proxy).
+    """The extract date proxy: the latest date in the case outcomes (else the referrals).
+
+    Outcomes are observed only up to the case extract, so its latest stage date is the
+    censoring date; a referral dated after it (a late referral of a tip, or a referral
+    extract taken later) says nothing about how long outcomes were followed, and taking it
+    would count referrals as fully followed whose outcomes were cut off.
 
     Example:
         >>> infer_end_date(con)  # doctest: +SKIP
@@ -174,12 +179,13 @@ def infer_end_date(con: duckdb.DuckDBPyConnection) -> dt.date:
         "select greatest(max(opened_at), max(arrested_at), max(charged_at), max(convicted_at))"
         " from raw_case_outcomes"
     ).fetchall()[0][0]
+    if row is not None:
+        return row
     ref = con.sql("select max(cast(referred_at as date)) from raw_referrals").fetchall()[0][0]
-    candidates = [d for d in (row, ref) if d is not None]
-    if not candidates:
+    if ref is None:
         raise ConfigError("cannot infer the study end date: no dates in the data (give the "
                           "end date)")
-    return max(candidates)
+    return ref
 
 
 def load_inputs(con: duckdb.DuckDBPyConnection, censoring: Censoring) -> RateInputs:

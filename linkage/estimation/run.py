@@ -174,7 +174,7 @@ def estimate(
         suppress_below: minimum numerator of a published cell (0 = no suppression).
         min_denominator: minimum denominator of a published cell (0 = none).
         follow_up_days: the censoring rule's window (see :mod:`linkage.estimation.rates`).
-        end_date: the study end (extract) date; None = latest date in the data.
+        end_date: the study end (extract) date; None = the latest case-outcome date.
         sibling_share: assumed share of a case subject's other referrals to the same
             agency that belong to the case (None = ``SIBLING_SHARE``): not identifiable,
             so bounds over ``sibling_share_range`` (None = 0-1) (``estimation.bounds``).

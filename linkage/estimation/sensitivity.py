@@ -53,7 +53,7 @@ def threshold_sensitivity(
     """Rates of the ``threshold`` estimator at each of ``thresholds``.
 
     Run after :func:`linkage.estimation.run.estimate`, with the same ``end_date`` and
-    ``follow_up_days`` (defaults: the latest date in the data, as ``estimate`` infers it,
+    ``follow_up_days`` (defaults: the latest case-outcome date, as ``estimate`` infers it,
     and the window recorded in ``conversion_rates``), so the denominators are the same.
 
     Args:
