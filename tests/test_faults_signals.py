@@ -27,8 +27,12 @@ __all__ = ["earlier"]  # the fixture, re-used
 LINKAGE = str(Path(sys.executable).parent / "linkage")
 SCALE = "0.002"
 STAGES = ["generate", "load", "validate", "link", "estimate", "report"]
-# Seconds after the stage's start line before the signal: inside Splink's training for link.
-DELAY = {"generate": 1.0, "link": 6.0}
+# The line each stage's signal waits for, then seconds before it is sent. For link: Splink's
+# first EM message, so the signal lands inside training (a fixed delay after the stage's
+# start missed it on a quiet machine, where the whole stage took 7 s).
+EM_STARTED = "splink.internals.expectation_maximisation"
+WAIT = {"link": EM_STARTED}
+DELAY = {"generate": 1.0, "link": 0.5}
 
 pytestmark = pytest.mark.slow
 
@@ -81,6 +85,8 @@ def test_a_signal_in_each_stage_exits_cleanly_and_keeps_the_earlier_output(
     tmp = tmp_path / "tmp"
     run = Run(out, tmp)
     run.wait_for(f"stage {stage} started")
+    if stage in WAIT:
+        run.wait_for(WAIT[stage])
     time.sleep(DELAY.get(stage, 0.0))
     run.proc.send_signal(signum)
     done = run.finish()
@@ -121,6 +127,7 @@ def test_kill_9_leaves_temporary_files_only_where_the_next_run_clears_them(
     tmp = tmp_path / "tmp"
     run = Run(out, tmp)
     run.wait_for("stage link started")
+    run.wait_for(EM_STARTED)
     time.sleep(DELAY["link"])
     run.proc.send_signal(signal.SIGKILL)  # no handler, no clean-up
     assert run.finish().returncode == -signal.SIGKILL
