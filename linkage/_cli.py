@@ -107,13 +107,6 @@ def _out_of_memory(exc: BaseException) -> bool:
     return False
 
 
-def quiet_splink(record: logging.LogRecord) -> bool:
-    """Drop Splink's warnings (untrained m/u levels, missing null levels): model-building
-    detail, shown from ``--log-level INFO``. A filter on the handler, not a logger level,
-    because Splink's ``Linker`` resets its own logger's level when it is created."""
-    return not record.name.startswith("splink") or record.levelno >= logging.ERROR
-
-
 def echo(ctx: click.Context, message: str) -> None:
     if not ctx.obj["quiet"]:
         click.echo(message)
@@ -131,15 +124,10 @@ def go_quiet(ctx: click.Context) -> None:
 
 def setup_group(ctx: click.Context, *, quiet: bool, log_level: str) -> None:
     """The ``linkage`` group's set-up: logging on stderr at ``log_level`` (Splink's warnings
-    filtered below INFO), and ``--quiet`` given before the command name."""
+    show from INFO: ``linkage.library_logs``), and ``--quiet`` given before the command."""
     level = getattr(logging, log_level.upper())
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    if level >= logging.WARNING:
-        handlers = list(logging.getLogger().handlers)
-        for handler in handlers:
-            handler.addFilter(quiet_splink)
-        ctx.call_on_close(lambda: [h.removeFilter(quiet_splink) for h in handlers])
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = False
     if quiet:

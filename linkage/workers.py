@@ -3,8 +3,8 @@
 A methodology replicate is single-threaded work most of the time (Splink's Python between
 queries, numpy), so processes scale where DuckDB threads do not. Workers are spawned (not
 forked: DuckDB and Splink hold threads and connections a fork would copy half-way),
-import the toolkit once, and run with ``LINKAGE_THREADS=1``; Splink's warnings below
-ERROR are dropped in them (model-building detail, repeated in every replicate).
+import the toolkit once, and run with ``LINKAGE_THREADS=1``; Splink's warnings show from
+INFO in them as everywhere (``linkage.library_logs``).
 
 Example:
     >>> results = dict(run_tasks(abs, [-1, -2], jobs=1))
@@ -24,15 +24,9 @@ from typing import Any
 WORKER_ENV = {"LINKAGE_THREADS": "1"}
 
 
-def _quiet_splink(record: logging.LogRecord) -> bool:
-    return not record.name.startswith("splink") or record.levelno >= logging.ERROR
-
-
 def _init_worker(env: dict[str, str]) -> None:
     os.environ.update(env)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_quiet_splink)
 
 
 def run_tasks(

@@ -28,8 +28,8 @@ LINKAGE = str(Path(sys.executable).parent / "linkage")
 SCALE = "0.002"
 STAGES = ["generate", "load", "validate", "link", "estimate", "report"]
 # The line each stage's signal waits for, then seconds before it is sent. For link: Splink's
-# first EM message, so the signal lands inside training (a fixed delay after the stage's
-# start missed it on a quiet machine, where the whole stage took 7 s).
+# first EM message (shown from DEBUG), so the signal lands inside training (a fixed delay
+# after the stage's start missed it on a quiet machine, where the whole stage took 7 s).
 EM_STARTED = "splink.internals.expectation_maximisation"
 WAIT = {"link": EM_STARTED}
 DELAY = {"generate": 1.0, "link": 0.5}
@@ -44,7 +44,7 @@ class Run:
         tmp.mkdir(exist_ok=True)
         env = {**os.environ, "TMPDIR": str(tmp), "LINKAGE_THREADS": "1"}
         self.proc = subprocess.Popen(
-            [LINKAGE, "-q", "--log-level", "INFO", "run", "--scale", SCALE, "--seed", "3",
+            [LINKAGE, "-q", "--log-level", "DEBUG", "run", "--scale", SCALE, "--seed", "3",
              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=env)
         self.lines: list[str] = []

@@ -6,6 +6,9 @@ the pseudonymised encodings, the temporal step and the Spark backend are private
 """
 
 from linkage._lazy import lazy_exports
+from linkage.library_logs import route_library_logs
+
+route_library_logs()  # Splink's messages through logging, once (every Linker is made here)
 
 _EXPORTS = {
     "BACKENDS": "linkage.linking.spark",

@@ -45,5 +45,5 @@ def run_em_session(linker: Linker, inputs: list[Any], rule: str, **kwargs: Any) 
             raise
         log.warning("EM on %r estimated an m probability of about 0 (Splink 5.0 rejects it, "
                     "splink#2333): session skipped, its m values stay untrained", rule)
-        return Linker(inputs, saved, log_level="WARNING")
+        return Linker(inputs, saved, log_level=None)
     return linker

@@ -68,7 +68,7 @@ def model_charts(linker: Linker, predictions: Any, work: duckdb.DuckDBPyConnecti
         # the same trained model keeps them, and scores only the labelled pairs.
         model = {**linker.misc.save_model_to_json(), "retain_matching_columns": True}
         inputs = [db_api.register(lm.CASES_DATASET), db_api.register(lm.REFERRALS_DATASET)]
-        labelled = Linker(inputs, model, log_level="ERROR")
+        labelled = Linker(inputs, model, log_level=None)
         table = labelled.table_management.register_labels_table(labels)
         charts["threshold_selection_audit"] = (
             labelled.evaluation.accuracy_analysis_from_labels_table(

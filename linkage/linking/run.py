@@ -390,15 +390,6 @@ def _work_connection(con: duckdb.DuckDBPyConnection, tmp: str) -> duckdb.DuckDBP
     return work
 
 
-class _KnownSplinkWarnings(logging.Filter):
-    """Drops Splink's warning that the household comparison has no null level: by design
-    (agency is always known, so some part of the household is always comparable)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "No null level found for comparison household" not in record.getMessage()
-
-
-logging.getLogger("splink.internals.settings").addFilter(_KnownSplinkWarnings())
 
 
 def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI,
@@ -412,7 +403,7 @@ def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI,
         con.sql("select * from stg_referrals").to_arrow_table(),
         dataset_display_name=lm.REFERRALS_DATASET,
     )
-    return Linker([cases, refs], model.settings(), log_level="WARNING"), [cases, refs]
+    return Linker([cases, refs], model.settings(), log_level=None), [cases, refs]
 
 
 def _count_candidates(linker: Linker) -> int:

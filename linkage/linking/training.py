@@ -241,7 +241,7 @@ def _cap_weights(linker: Linker, inputs: list[Any]) -> Linker:
         return linker
     log.info("weights against a match capped at -%g bits: %s", MAX_AGAINST_BITS,
              "; ".join(capped))
-    return Linker(inputs, model, log_level="WARNING")
+    return Linker(inputs, model, log_level=None)
 
 
 def round_parameters(model: dict[str, Any], digits: int = SIGNIFICANT_DIGITS) -> None:
@@ -272,7 +272,7 @@ def _settled(linker: Linker, inputs: list[Any]) -> Linker:
     the order DuckDB's threads added the training sums in)."""
     model = linker.misc.save_model_to_json()
     round_parameters(model)
-    return Linker(inputs, model, log_level="WARNING")
+    return Linker(inputs, model, log_level=None)
 
 
 def _best_deterministic(linker: Linker, con: duckdb.DuckDBPyConnection, model: LinkModel,

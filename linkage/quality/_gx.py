@@ -10,10 +10,10 @@ raised to CRITICAL (errors reach our results through ``exception_info``).
 from __future__ import annotations
 
 import functools
-import logging
 import os
 from typing import Any, ClassVar
 
+from linkage.library_logs import route_library_logs
 from linkage.quality import _gx_duckdb
 
 
@@ -32,8 +32,9 @@ def gx() -> Any:
     from great_expectations.expectations.metrics import column_condition_partial
 
     # GX logs warnings ("Regex is not supported for dialect duckdb") and full tracebacks
-    # for failed metric queries; the error text reaches our results through exception_info.
-    logging.getLogger("great_expectations").setLevel(logging.CRITICAL)
+    # for failed metric queries; the error text reaches our results through exception_info,
+    # so they show at DEBUG only.
+    route_library_logs()
     _gx_duckdb.enable()
 
     # GX's regex expectations refuse the duckdb dialect; this one uses regexp_full_match and
