@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from linkage.simulate import REPLICATES_FILE, format_summary, simulate, summarise, sweep
+from linkage.simulate import format_summary, simulate, summarise, sweep
+from linkage.simulate.replicate import REPLICATES_FILE
 
 MIN_CELL_REFERRALS = 1000  # the acceptance cells: offense x stage with >= this many
 

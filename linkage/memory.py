@@ -4,18 +4,25 @@ the process's limits) can give before any work starts.
 The estimate is a line through the peaks ``benchmarks/bench_scale.py`` measured for a whole
 ``linkage run`` (0.48 GB at 1%, 1.56 GB at 10%, 6.18 GB at the national year), set above
 each of them: a refusal comes before a run that would die half-way with a MemoryError.
-``LINKAGE_SKIP_MEMORY_CHECK=1`` turns the check off.
+A user's extract is sized by its rows once loaded (before validation and linkage, where
+the memory goes), as the scale of a generated study of the same size: the rows per unit of
+scale below are the default world's, so the estimate is as good as that world's shape is
+like the extract's (a rough guide, set high). ``LINKAGE_SKIP_MEMORY_CHECK=1`` turns the
+check off.
 """
 
 from __future__ import annotations
 
 import os
 import resource
+from collections.abc import Mapping
 from pathlib import Path
 
 from linkage.errors import ConfigError
 
 BASE_GB, PER_SCALE_GB = 1.0, 5.5  # GB; bench_scale peaks: 0.48 @ 0.01, 1.56 @ 0.1, 6.18 @ 1
+# Rows per contract table at scale 1 in the runs the line was fitted to (the default world).
+ROWS_AT_SCALE_1 = {"tips": 20_500_000, "referrals": 818_500, "case_outcomes": 239_800}
 
 
 def estimate_gb(scale: float) -> float:
@@ -54,6 +61,38 @@ def available_gb() -> float:
     if soft != resource.RLIM_INFINITY:
         limits.append(soft)
     return min(limits) / 1e9 if limits else float("inf")
+
+
+def input_scale(row_counts: Mapping[str, int]) -> float:
+    """The scale of a generated study as large as an input with ``row_counts`` (per contract
+    table), by its largest table relative to the default world.
+
+    Example:
+        >>> input_scale({"referrals": 81_850, "case_outcomes": 1_000})
+        0.1
+    """
+    return max((row_counts.get(table, 0) / rows for table, rows in ROWS_AT_SCALE_1.items()),
+               default=0.0)
+
+
+def check_input_memory(row_counts: Mapping[str, int]) -> None:
+    """Refuse to go on with a loaded input whose estimated peak exceeds the memory available.
+
+    Raises:
+        ConfigError: the estimate, the input's size and what is available.
+
+    Example:
+        >>> check_input_memory({"referrals": 8_185, "case_outcomes": 2_398})
+    """
+    if os.environ.get("LINKAGE_SKIP_MEMORY_CHECK") == "1":
+        return
+    need, have = estimate_gb(input_scale(row_counts)), available_gb()
+    if need > have:
+        raise ConfigError(
+            f"this input ({row_counts.get('referrals', 0):,} referrals, "
+            f"{row_counts.get('case_outcomes', 0):,} case records) needs about {need:.1f} GB "
+            f"of memory, {have:.1f} GB is available: run on a larger machine, or on a "
+            "sample of the extract (or set LINKAGE_SKIP_MEMORY_CHECK=1 to try anyway)")
 
 
 def check_memory(scale: float) -> None:

@@ -33,7 +33,7 @@ from linkage.estimation.survival import DEFAULT_HORIZONS, parse_horizons
 from linkage.generation import Scenario, load_scenario
 from linkage.ingest import load_mapping
 from linkage.linking import BACKENDS
-from linkage.memory import check_memory
+from linkage.memory import check_input_memory, check_memory
 from linkage.outputs import atomic_folder, scratch_dir
 from linkage.reporting.format import headline_table
 from linkage.summaries import StudyManifest
@@ -231,7 +231,7 @@ def run_study(config: StudyConfig | None = None, on_progress: Progress | None = 
     progress = on_progress or (lambda step, frac: None)
     scenario = None if config.input else load_scenario(
         config.scenario, scale=config.scale, seed=config.seed)
-    if scenario is not None:  # a user's data: its size is known only once it is read
+    if scenario is not None:  # a user's data is sized once loaded (check_input_memory)
         check_memory(scenario.scale)
     names = (["generate"] if scenario else []) + ["load", "validate", "link", "evaluate",
                                                  "estimate", "report"]
@@ -273,6 +273,8 @@ def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
             generated = generate(scenario, source, fmt="parquet").counts
     with st.stage("load"):
         loaded = load_input(source, con, mapping=mapping)
+        if scenario is None:  # a generated study was checked before it started
+            check_input_memory(loaded.row_counts)
         truth_tables = load_truth(source / "truth", con) if source.is_dir() else []
     with st.stage("validate"):
         quar = quarantine_stage_dates(con, tolerance=config.quarantine_tolerance)

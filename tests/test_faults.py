@@ -113,6 +113,35 @@ def test_a_second_run_on_a_locked_output_refuses_at_once_naming_the_holder(
     assert proc.returncode == 0 and leftovers(tmp_path) == []  # removed on release
 
 
+def test_a_second_simulation_on_a_locked_folder_refuses_and_leaves_its_rows(
+    tmp_path: Path, holder: Callable
+) -> None:
+    # Two simulations appending to one folder would interleave their replicates' rows.
+    out = tmp_path / "sim"
+    out.mkdir()
+    (out / "replicates.csv").write_text("planted\n")
+    proc = holder(f"""
+        from linkage.outputs import output_lock
+        with output_lock({str(out)!r}):
+            print("ready", flush=True)
+            input()
+        """)
+    for args in (["--replicates", "1"],
+                 ["--replicates", "1", "--sweep", "corruption.noise", "--values", "1,2"]):
+        result = CliRunner().invoke(main, ["simulate", "--scale", "0.002", "--out", str(out),
+                                           *args])
+        line = one_line_error(result, BusyError.exit_code)
+        assert f"pid {proc.pid} " in line and "in use by another linkage run" in line
+    assert sorted(p.name for p in out.iterdir()) == ["replicates.csv"]
+    assert (out / "replicates.csv").read_text() == "planted\n"
+    from linkage.simulate import simulate
+
+    with pytest.raises(BusyError):  # the single-world library call too
+        simulate("default", scale=0.002, replicates=1, out=out)
+    assert sorted(p.name for p in out.iterdir()) == ["replicates.csv"]
+    proc.communicate("\n", timeout=30)
+
+
 def test_a_lock_held_by_a_killed_run_is_free_again(tmp_path: Path, holder: Callable) -> None:
     out = tmp_path / "out"
     proc = holder(f"""
@@ -357,6 +386,24 @@ def test_the_memory_check_reads_the_address_space_limit(tmp_path: Path) -> None:
                             timeout=300)
     line = one_line_error(result, 3)
     assert "scale 0.5 needs about 3.8 GB of memory, 3.0 GB is available" in line
+
+
+def test_a_users_input_too_large_for_memory_is_refused_once_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A user's extract is sized by its rows; the machine here pretends to have 1.2 GB and
+    # the default world ten thousand referrals a year.
+    data = tmp_path / "data"
+    assert CliRunner().invoke(main, ["generate", "--scale", "0.002", "--out", str(data)]
+                              ).exit_code == 0
+    monkeypatch.setattr(memory, "available_gb", lambda: 1.2)
+    monkeypatch.setattr(memory, "ROWS_AT_SCALE_1", {"referrals": 10_000})
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", "--input", str(data), "--out", str(out)])
+    line = one_line_error(result, 3)
+    n = pq.read_metadata(data / "referrals.parquet").num_rows
+    assert f"this input ({n:,} referrals," in line and "1.2 GB is available" in line, line
+    assert not out.exists() and leftovers(tmp_path) == []
 
 
 def _scenario_with_scale(tmp_path: Path, scale: str) -> Path:
