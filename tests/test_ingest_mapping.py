@@ -99,6 +99,26 @@ def test_bad_value_fails_by_default_and_null_counts_it(contract_rows, contract_w
     assert con.sql("select count(*) - count(dob) from raw_referrals").fetchall() == [(1,)]
 
 
+def test_a_future_optional_date_is_a_bad_value_like_an_unparsable_one(
+        contract_rows, contract_write, con):
+    # Typed-in birth dates a year off land in the future (the pseudopeople sample has 40).
+    rows = [dict(contract_rows["referrals"][0]) for _ in range(40)]
+    for i, r in enumerate(rows):
+        r["referral_id"] = f"R{i}"
+    rows[3]["dob"], rows[9]["dob"] = "2999-01-01", "not a date"
+    contract_rows["referrals"] = rows
+    source = contract_write(contract_rows)
+    with pytest.raises(ContractError) as err:
+        load_input(source, con)
+    assert {(e.column, e.rule) for e in err.value.violations} >= {("dob", "date in the future")}
+    assert _raw_tables(con) == []
+    summary = load_input(source, con, mapping=parse_mapping({"options":
+                                                               {"on_bad_value": "null"}}))
+    assert summary.nulled_values == {"referrals": {"dob": 2}}
+    assert con.sql("select count(*) - count(dob), max(dob) < current_date "
+                   "from raw_referrals").fetchall() == [(2, True)]
+
+
 def test_null_policy_is_gated_and_never_nulls_a_required_value(contract_rows, contract_write,
                                                                con):
     for r in contract_rows["referrals"]:

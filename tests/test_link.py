@@ -14,7 +14,12 @@ import pytest
 from linkage.errors import ConfigError
 from linkage.linking.model import CLEAR_MODEL
 from linkage.linking.run import fit_temporal, link
-from linkage.linking.training import MAX_AGAINST_BITS
+from linkage.linking.training import (
+    MAX_AGAINST_BITS,
+    cap_against,
+    comparison_columns,
+    rule_columns,
+)
 
 FIRST = [
     "james",
@@ -333,7 +338,7 @@ def test_input_without_email_or_username_trains_name_and_dob(no_handles, caplog)
         summary = link(no_handles, u_max_pairs=2e5, charts=False)
     assert summary.training is not None
     assert not {"first_name", "dob", "household"} & set(summary.training.untrained)
-    assert {"email", "username"} <= set(summary.training.absent)
+    assert {"email", "username", "handle_name"} <= set(summary.training.absent)
     assert summary.training.em_rules and not any("email" in r for r in summary.training.em_rules)
     for name in ("first_name", "dob"):
         exact = _levels(summary.model, name)[0]["m_probability"]
@@ -341,6 +346,24 @@ def test_input_without_email_or_username_trains_name_and_dob(no_handles, caplog)
     assert not [r for r in caplog.records if "keeps Splink's default m" in r.getMessage()]
     assert summary.training.deterministic_recall is not None
     assert summary.facts().untrained_comparisons == ()
+    # no EM block leaves a single comparison with data free (it would learn m = 0 for its
+    # disagreement: a veto), and no level weighs below the cap, unobserved levels or not
+    reads = comparison_columns(CLEAR_MODEL)
+    carried = set(reads) - set(summary.training.absent)
+    for rule in summary.training.em_rules:
+        assert len({n for n in carried if not reads[n] & rule_columns(rule)}) >= 2, rule
+    assert min(_weights(summary.model)) >= -MAX_AGAINST_BITS - 0.01
+
+
+def test_the_cap_applies_beside_a_level_no_pair_fell_in():
+    levels = [{"m_probability": 0.99, "u_probability": 1e-3, "label_for_charts": "exact"},
+              {"m_probability": None, "u_probability": 1e-5, "label_for_charts": "swapped"},
+              {"m_probability": 1e-5, "u_probability": 0.99, "label_for_charts": "else"}]
+    model = {"comparisons": [{"output_column_name": "dob", "comparison_levels": levels}]}
+    assert cap_against(model) == ["dob: else"]
+    assert math.log2(levels[2]["m_probability"] / levels[2]["u_probability"]) > -10.01
+    assert levels[1]["m_probability"] is None
+    assert levels[0]["m_probability"] + levels[2]["m_probability"] == pytest.approx(0.99001)
 
 
 def test_untrained_comparison_warning_fires_when_no_block_frees_it(no_handles, caplog):
@@ -356,8 +379,12 @@ def test_untrained_comparison_warning_fires_when_no_block_frees_it(no_handles, c
 def test_no_single_level_vetoes_a_pair(linked):
     # every trained level weighs at least -MAX_AGAINST_BITS against a match
     _, summary = linked
-    weights = [math.log2(lv["m_probability"] / lv["u_probability"])
-               for c in summary.model["comparisons"] for lv in c["comparison_levels"]
-               if isinstance(lv.get("m_probability"), float)
-               and isinstance(lv.get("u_probability"), float)]
+    weights = _weights(summary.model)
     assert weights and min(weights) >= -MAX_AGAINST_BITS - 0.01
+
+
+def _weights(model: dict) -> list[float]:
+    return [math.log2(lv["m_probability"] / lv["u_probability"])
+            for c in model["comparisons"] for lv in c["comparison_levels"]
+            if isinstance(lv.get("m_probability"), float)
+            and isinstance(lv.get("u_probability"), float)]

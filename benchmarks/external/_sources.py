@@ -29,8 +29,9 @@ offense, stages) is synthesised by :mod:`_contract`.
   referrals of the same case. Truth: same ``simulant_id``. pseudopeople's default noise,
   seeded with the benchmark's seed.
 
-Dates that do not parse (typos such as month 13, both sources have them) become missing
-``dob`` values; their number is reported in ``Source.counts``.
+Dates that do not parse (typos such as month 13, both sources have them) or lie in the
+future (a typed year: the contract refuses them) become missing ``dob`` values; their
+numbers are reported in ``Source.counts`` (``*_unparsable``, ``*_future``).
 """
 
 from __future__ import annotations
@@ -67,10 +68,14 @@ class Source:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def _dates(values: pd.Series, fmt: str) -> tuple[pd.Series, int]:
-    """Parse ``values`` with ``fmt``; unparsable non-missing values become NaT (counted)."""
+def _dates(values: pd.Series, fmt: str, counts: dict[str, int], label: str) -> pd.Series:
+    """Parse ``values`` with ``fmt``; unparsable non-missing values and dates after today
+    become NaT, counted into ``counts`` as ``<label>_unparsable`` and ``<label>_future``."""
     parsed = pd.to_datetime(values, format=fmt, errors="coerce")
-    return parsed, int((parsed.isna() & values.notna()).sum())
+    counts[f"{label}_unparsable"] = int((parsed.isna() & values.notna()).sum())
+    future = parsed > pd.Timestamp.today().normalize()
+    counts[f"{label}_future"] = int(future.sum())
+    return parsed.mask(future)
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -101,8 +106,7 @@ def febrl4(limit: int | None = None) -> Source:
     counts: dict[str, int] = {}
 
     def side(df: pd.DataFrame, label: str) -> pd.DataFrame:
-        dob, bad = _dates(df["date_of_birth"], "%Y%m%d")
-        counts[f"{label}_dob_unparsable"] = bad
+        dob = _dates(df["date_of_birth"], "%Y%m%d", counts, f"{label}_dob")
         return pd.DataFrame({
             "key": df.index.to_numpy(), "first_name": _text(df["given_name"]).to_numpy(),
             "last_name": _text(df["surname"]).to_numpy(), "dob": dob.to_numpy(),
@@ -140,8 +144,8 @@ def pseudopeople_census_ssa(seed: int) -> Source:
     census = census.reset_index(drop=True)
     counts = {"cases_dropped_second_event": n_ssa - len(ssa)}
 
-    c_dob, counts["referrals_dob_unparsable"] = _dates(census["date_of_birth"], "%m/%d/%Y")
-    s_dob, counts["cases_dob_unparsable"] = _dates(ssa["date_of_birth"], "%Y%m%d")
+    c_dob = _dates(census["date_of_birth"], "%m/%d/%Y", counts, "referrals_dob")
+    s_dob = _dates(ssa["date_of_birth"], "%Y%m%d", counts, "cases_dob")
     referrals = pd.DataFrame({
         "key": census.index.astype(str).to_numpy(),
         "first_name": _text(census["first_name"]).to_numpy(),

@@ -211,6 +211,11 @@ def _columns(
     return found
 
 
+def _nullable(col: Column, mapping: InputMapping) -> bool:
+    """A bad value of ``col`` is loaded as NULL (counted), not refused."""
+    return not col.required and mapping.on_bad_value == "null"
+
+
 def _build_raw(
     con: duckdb.DuckDBPyConnection, inp: Input, mapping: InputMapping, nulled: dict[str, int]
 ) -> tuple[list[ContractError], tuple[str, ...], tuple[str, ...]]:
@@ -241,8 +246,10 @@ def _build_raw(
             checks.append((col, "required value null", "null or empty", f"{value} is null"))
         if col.dtype in (DATE, TIMESTAMP):  # the session's time zone is UTC
             msg = "date(s) after today: an extract holds no future dates"
-            checks.append((col, "date in the future", msg,
-                           f"cast({parsed} as date) > current_date"))
+            future = f"cast({parsed} as date) > current_date"
+            checks.append((col, "date in the future", msg, future))
+            if _nullable(col, mapping):  # a bad value like an unparsable one
+                selects[-1] = f"case when {future} then null else {parsed} end as {ident}"
         if col.min_value is not None:  # a contract constant, not data
             msg = f"value(s) below the minimum {col.min_value}"
             checks.append((col, "negative value", msg, f"{parsed} < {int(col.min_value)}"))
@@ -250,9 +257,9 @@ def _build_raw(
     counts = con.execute(f"select {sums} from {src}").fetchall()[0] if checks else ()
     n_rows = _scalar(con, f"select count(*) from {src}")
     for (col, rule, msg, _), n in zip(checks, counts, strict=True):
-        if n and rule == "unparsable value" and not col.required and \
-                mapping.on_bad_value == "null":
-            nulled[col.name] = n
+        if n and rule in ("unparsable value", "date in the future") and \
+                _nullable(col, mapping):
+            nulled[col.name] = nulled.get(col.name, 0) + n
             if n > mapping.max_bad_share * n_rows:
                 msg = (f"{msg}: more than max_bad_share = {mapping.max_bad_share:g} of the "
                        "rows, so on_bad_value = null does not apply (a wrong format?)")

@@ -33,7 +33,8 @@ Design choices (why):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -128,15 +129,19 @@ EM_RULES: tuple[str, ...] = (
 )
 # When the input lacks the identifiers the tight blocks need (no e-mail or username: a
 # census, FEBRL), each comparison still untrained gets the first of these that leaves its
-# columns free and has pairs (tight to loose; linkage.linking.training chooses). The first
-# name comparison reads the surname too (its swapped level), so it needs a block on
-# neither name.
+# columns and at least one other comparison free and has pairs (tight to loose;
+# linkage.linking.training chooses). The first name comparison reads the surname too (its
+# swapped level), so it needs a block on neither name; the date of birth, a block that
+# leaves the household free too (the first name with the city, which no comparison reads,
+# or alone).
 EM_FALLBACK_RULES: tuple[str, ...] = (
     "l.dob = r.dob and l.first_name = r.first_name",
     "l.first_name = r.first_name and l.last_name = r.last_name",
     "l.dob = r.dob and l.zip = r.zip",
     "l.dob = r.dob and l.state = r.state",
     "l.dob = r.dob",
+    "l.first_name = r.first_name and l.city = r.city",
+    "l.first_name = r.first_name",
 )
 
 # Default decision threshold on match probability, see linkage.linking.run for why.
@@ -276,6 +281,9 @@ class LinkModel:
         broad_blocking_rules: rules added to ``blocking_rules`` when the input's pair
             budget allows (:mod:`linkage.linking.blocking`).
         mw_columns: the comparisons' partial match weight columns, in order.
+        applies_with: per comparison that can say something only when one of these
+            columns is known (otherwise every pair falls in its null level), those columns;
+            a comparison not named carries data when any column it reads is known.
     """
 
     encoding: Encoding
@@ -288,6 +296,7 @@ class LinkModel:
     lambda_rules: tuple[str, ...] = ()
     lambda_comparisons: tuple[tuple[str, ...], ...] = ()
     mw_columns: tuple[str, ...] = MW_COLUMNS
+    applies_with: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def pseudonymised(self) -> bool:
@@ -346,6 +355,8 @@ def build_model(encoding: Encoding) -> LinkModel:
         broad_blocking_rules=tuple(encoding.rule(r) for r in BROAD_BLOCKING_RULES),
         lambda_rules=tuple(encoding.rule(r) for r, _ in LAMBDA_RULES),
         lambda_comparisons=tuple(c for _, c in LAMBDA_RULES),
+        # the handle-name comparison compares an e-mail or username handle with a name
+        applies_with={"handle_name": ("email_name", "username_name")},
     )
 
 

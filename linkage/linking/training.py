@@ -129,7 +129,8 @@ def plan_em_rules(linker: Linker, con: duckdb.DuckDBPyConnection, model: LinkMod
     reads = comparison_columns(model)
     shares = known_shares(con, set().union(*reads.values()))
     carried = {name for name, cols in reads.items()
-               if any(shares.get(c, 0.0) >= MIN_KNOWN_SHARE for c in cols)}
+               if any(shares.get(c, 0.0) >= MIN_KNOWN_SHARE
+                      for c in model.applies_with.get(name, cols))}
     counts: dict[str, int] = {}
 
     def usable(rule: str) -> bool:
@@ -146,7 +147,10 @@ def plan_em_rules(linker: Linker, con: duckdb.DuckDBPyConnection, model: LinkMod
     covered = set().union(*(frees(r) for r in chosen)) if chosen else set()
     for name in sorted(carried - covered, key=list(reads).index):
         for rule in model.em_fallback_rules:
-            if name in frees(rule) and usable(rule):
+            # A block that leaves only this comparison free cannot train it: Splink drops
+            # the fixed comparisons from the session, and one comparison alone is fitted
+            # perfectly by calling its disagreement level a non-match (m = 0, a veto).
+            if name in frees(rule) and len(frees(rule)) >= 2 and usable(rule):
                 if rule not in chosen:
                     chosen.append(rule)
                 covered |= frees(rule)
@@ -217,19 +221,21 @@ def cap_against(model: dict[str, Any], bits: float = MAX_AGAINST_BITS) -> list[s
         (['c: x'], 0.000976)
     """
     capped = []
+    floor = 2.0 ** -bits
     for c in model["comparisons"]:
-        levels = [lv for lv in c["comparison_levels"] if not lv.get("is_null_level")]
-        if not all(isinstance(lv.get(k), float | int) for lv in levels
-                   for k in ("m_probability", "u_probability")):
-            continue
-        floor = 2.0 ** -bits
+        # Levels no training pair fell in keep m = None (Splink's "not observed"): the
+        # others are capped all the same, and keep their total.
+        levels = [lv for lv in c["comparison_levels"] if not lv.get("is_null_level")
+                  and all(isinstance(lv.get(k), float | int)
+                          for k in ("m_probability", "u_probability"))]
+        before = sum(lv["m_probability"] for lv in levels)
         for lv in levels:
             if lv["m_probability"] < lv["u_probability"] * floor:
                 lv["m_probability"] = lv["u_probability"] * floor
                 capped.append(f"{c['output_column_name']}: {lv.get('label_for_charts', '?')}")
-        total = sum(lv["m_probability"] for lv in levels)
+        after = sum(lv["m_probability"] for lv in levels)
         for lv in levels:
-            lv["m_probability"] /= total
+            lv["m_probability"] *= before / after
     return capped
 
 
