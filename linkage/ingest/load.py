@@ -44,6 +44,7 @@ from linkage.contract import (
 from linkage.contract import raw_table_name as raw_name
 from linkage.db import connect, quote_ident, table_exists
 from linkage.errors import ContractError, OutputError
+from linkage.ingest.crosschecks import check_links
 from linkage.ingest.headers import duplicated_columns
 from linkage.ingest.mapping import InputMapping, apply_mapping, empty_mapped, similar_column
 from linkage.ingest.sources import (
@@ -279,25 +280,6 @@ def _build_raw(
     return found, extras, absent
 
 
-def _check_links(con: duckdb.DuckDBPyConnection, file: str) -> list[ContractError]:
-    """Referrals must point at a tip and not predate it."""
-    refs, tips = quote_ident(raw_name(REFERRALS)), quote_ident(raw_name(TIPS))
-    orphan, early = con.execute(
-        "select count(*) filter (where r.tip_id is not null and t.tip_id is null),"
-        " count(*) filter (where r.referred_at < t.received_at)"
-        f" from {refs} as r left join (select tip_id, min(received_at) as received_at"
-        f" from {tips} group by tip_id) as t on r.tip_id = t.tip_id"
-    ).fetchall()[0]
-    found = []
-    if orphan:
-        msg = "tip_id not found in tips"
-        found.append(violation("referrals", "orphan tip_id", msg, "tip_id", file, orphan))
-    if early:
-        msg, rule = "referred_at is before the tip's received_at", "referred before received"
-        found.append(violation("referrals", rule, msg, "referred_at", file, early))
-    return found
-
-
 def load_input(
     source: str | Path,
     con: duckdb.DuckDBPyConnection,
@@ -384,7 +366,7 @@ def _load(
     incomplete = {e.table for e in found if e.rule in _PARTIAL}
     incomplete |= {i.table.name for i in inputs if i not in staged}
     if not incomplete & {TIPS.name, REFERRALS.name}:
-        found += _check_links(con, next(i.path for i in inputs if i.table is REFERRALS))
+        found += check_links(con, next(i.path for i in inputs if i.table is REFERRALS))
     if found:
         log.info("input (%s) breaks the contract: %d violation(s)", kind, len(found))
         raise_all(found)
