@@ -84,15 +84,10 @@ def check_input_memory(row_counts: Mapping[str, int]) -> None:
     Example:
         >>> check_input_memory({"referrals": 8_185, "case_outcomes": 2_398})
     """
-    if os.environ.get("LINKAGE_SKIP_MEMORY_CHECK") == "1":
-        return
-    need, have = estimate_gb(input_scale(row_counts)), available_gb()
-    if need > have:
-        raise ConfigError(
-            f"this input ({row_counts.get('referrals', 0):,} referrals, "
-            f"{row_counts.get('case_outcomes', 0):,} case records) needs about {need:.1f} GB "
-            f"of memory, {have:.1f} GB is available: run on a larger machine, or on a "
-            "sample of the extract (or set LINKAGE_SKIP_MEMORY_CHECK=1 to try anyway)")
+    _refuse_over(input_scale(row_counts),
+                 f"this input ({row_counts.get('referrals', 0):,} referrals, "
+                 f"{row_counts.get('case_outcomes', 0):,} case records)",
+                 "run on a larger machine, or on a sample of the extract")
 
 
 def check_memory(scale: float) -> None:
@@ -104,11 +99,15 @@ def check_memory(scale: float) -> None:
     Example:
         >>> check_memory(0.001)
     """
+    _refuse_over(scale, f"scale {scale:g}", "choose a smaller --scale")
+
+
+def _refuse_over(scale: float, what: str, advice: str) -> None:
+    """ConfigError when a study of ``scale`` would need more memory than is available."""
     if os.environ.get("LINKAGE_SKIP_MEMORY_CHECK") == "1":
         return
     need, have = estimate_gb(scale), available_gb()
     if need > have:
         raise ConfigError(
-            f"scale {scale:g} needs about {need:.1f} GB of memory, {have:.1f} GB is "
-            "available: choose a smaller --scale (or set LINKAGE_SKIP_MEMORY_CHECK=1 to try "
-            "anyway)")
+            f"{what} needs about {need:.1f} GB of memory, {have:.1f} GB is available: "
+            f"{advice} (or set LINKAGE_SKIP_MEMORY_CHECK=1 to try anyway)")

@@ -119,6 +119,22 @@ def test_a_future_optional_date_is_a_bad_value_like_an_unparsable_one(
                    "from raw_referrals").fetchall() == [(2, True)]
 
 
+def test_the_bad_value_gate_counts_every_kind_of_bad_value_of_a_column(
+        contract_rows, contract_write, con):
+    # a third unparsable and a third in the future: two thirds bad, over a half
+    rows = [dict(contract_rows["referrals"][0]) for _ in range(3)]
+    for i, r in enumerate(rows):
+        r["referral_id"] = f"R{i}"
+    rows[0]["dob"], rows[1]["dob"] = "not a date", "2999-01-01"
+    contract_rows["referrals"] = rows
+    mapping = parse_mapping({"options": {"on_bad_value": "null", "max_bad_share": 0.5}})
+    with pytest.raises(ContractError) as err:
+        load_input(contract_write(contract_rows), con, mapping=mapping)
+    bad = [e for e in err.value.violations if e.rule == "too many bad values"]
+    assert [(e.table, e.column, e.n_rows) for e in bad] == [("referrals", "dob", 2)]
+    assert _raw_tables(con) == []
+
+
 def test_null_policy_is_gated_and_never_nulls_a_required_value(contract_rows, contract_write,
                                                                con):
     for r in contract_rows["referrals"]:

@@ -261,13 +261,14 @@ def _build_raw(
         if n and rule in ("unparsable value", "date in the future") and \
                 _nullable(col, mapping):
             nulled[col.name] = nulled.get(col.name, 0) + n
-            if n > mapping.max_bad_share * n_rows:
-                msg = (f"{msg}: more than max_bad_share = {mapping.max_bad_share:g} of the "
-                       "rows, so on_bad_value = null does not apply (a wrong format?)")
-                found.append(violation(table.name, "too many bad values", msg, col.name,
-                                       inp.path, n))
         elif n:
             found.append(violation(table.name, rule, msg, col.name, inp.path, n))
+    for name, n in nulled.items():  # a column's bad values of every kind, together
+        if n > mapping.max_bad_share * n_rows:
+            msg = ("bad value(s) (unparsable or in the future): more than max_bad_share = "
+                   f"{mapping.max_bad_share:g} of the rows, so on_bad_value = null does not "
+                   "apply (a wrong format?)")
+            found.append(violation(table.name, "too many bad values", msg, name, inp.path, n))
     found += empty_mapped(con, src, table, mapping.table(table.name), inp.path, n_rows)
     raw, key = quote_ident(raw_name(table)), quote_ident(table.key)
     selects += [quote_ident(c) for c in extras]

@@ -132,15 +132,13 @@ EM_RULES: tuple[str, ...] = (
 # columns and at least one other comparison free and has pairs (tight to loose;
 # linkage.linking.training chooses). The first name comparison reads the surname too (its
 # swapped level), so it needs a block on neither name; the date of birth, a block that
-# leaves the household free too (the first name with the city, which no comparison reads,
-# or alone).
+# leaves the household free too (the first name alone).
 EM_FALLBACK_RULES: tuple[str, ...] = (
     "l.dob = r.dob and l.first_name = r.first_name",
     "l.first_name = r.first_name and l.last_name = r.last_name",
     "l.dob = r.dob and l.zip = r.zip",
     "l.dob = r.dob and l.state = r.state",
     "l.dob = r.dob",
-    "l.first_name = r.first_name and l.city = r.city",
     "l.first_name = r.first_name",
 )
 

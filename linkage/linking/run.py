@@ -390,8 +390,6 @@ def _work_connection(con: duckdb.DuckDBPyConnection, tmp: str) -> duckdb.DuckDBP
     return work
 
 
-
-
 def _linker(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI,
             model: LinkModel) -> tuple[Linker, list[Any]]:
     """A linker on the staged tables for ``model``'s settings, and its registered inputs."""
