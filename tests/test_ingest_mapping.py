@@ -81,13 +81,17 @@ def test_value_maps_recode_booleans_and_categories(contract_rows, contract_write
     assert offenses == [("possession",)]
 
 
+def _referrals_with_dobs(contract_rows, n: int, dobs: dict[int, str]) -> None:
+    """``n`` copies of the first referral (ids R0, R1, ...), row i's dob set to dobs[i]."""
+    rows = [dict(contract_rows["referrals"][0], referral_id=f"R{i}") for i in range(n)]
+    for i, dob in dobs.items():
+        rows[i]["dob"] = dob
+    contract_rows["referrals"] = rows
+
+
 def test_bad_value_fails_by_default_and_null_counts_it(contract_rows, contract_write, con,
                                                        tmp_path):
-    rows = [dict(contract_rows["referrals"][0]) for _ in range(40)]
-    for i, r in enumerate(rows):
-        r["referral_id"] = f"R{i}"
-    rows[7]["dob"] = "not a date"
-    contract_rows["referrals"] = rows
+    _referrals_with_dobs(contract_rows, 40, {7: "not a date"})
     source = contract_write(contract_rows)
     with pytest.raises(ContractError) as err:
         load_input(source, con)
@@ -102,11 +106,7 @@ def test_bad_value_fails_by_default_and_null_counts_it(contract_rows, contract_w
 def test_a_future_optional_date_is_a_bad_value_like_an_unparsable_one(
         contract_rows, contract_write, con):
     # Typed-in birth dates a year off land in the future (the pseudopeople sample has 40).
-    rows = [dict(contract_rows["referrals"][0]) for _ in range(40)]
-    for i, r in enumerate(rows):
-        r["referral_id"] = f"R{i}"
-    rows[3]["dob"], rows[9]["dob"] = "2999-01-01", "not a date"
-    contract_rows["referrals"] = rows
+    _referrals_with_dobs(contract_rows, 40, {3: "2999-01-01", 9: "not a date"})
     source = contract_write(contract_rows)
     with pytest.raises(ContractError) as err:
         load_input(source, con)
@@ -122,11 +122,7 @@ def test_a_future_optional_date_is_a_bad_value_like_an_unparsable_one(
 def test_the_bad_value_gate_counts_every_kind_of_bad_value_of_a_column(
         contract_rows, contract_write, con):
     # a third unparsable and a third in the future: two thirds bad, over a half
-    rows = [dict(contract_rows["referrals"][0]) for _ in range(3)]
-    for i, r in enumerate(rows):
-        r["referral_id"] = f"R{i}"
-    rows[0]["dob"], rows[1]["dob"] = "not a date", "2999-01-01"
-    contract_rows["referrals"] = rows
+    _referrals_with_dobs(contract_rows, 3, {0: "not a date", 1: "2999-01-01"})
     mapping = parse_mapping({"options": {"on_bad_value": "null", "max_bad_share": 0.5}})
     with pytest.raises(ContractError) as err:
         load_input(contract_write(contract_rows), con, mapping=mapping)
