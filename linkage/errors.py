@@ -7,6 +7,8 @@ one line and exits with ``exit_code`` instead of showing a traceback.
 
 from __future__ import annotations
 
+import functools
+
 
 class ToolkitError(Exception):
     """Base class of every error the toolkit raises on purpose."""
@@ -41,6 +43,7 @@ class ContractError(ToolkitError):
         file: str | None = None,
         n_rows: int | None = None,
     ) -> None:
+        self.message = message
         self.table = table
         self.rule = rule
         self.column = column
@@ -53,6 +56,13 @@ class ContractError(ToolkitError):
         # `line` stays this one violation's message when str() later lists several.
         self.line = f"{where}table {table}{col}: {rule}: {message}{rows}"
         super().__init__(self.line)
+
+    def __reduce__(self) -> tuple:
+        # keyword-only arguments: rebuilt from its parts when it crosses a process boundary
+        # (a worker's error would otherwise break the whole process pool)
+        make = functools.partial(type(self), self.message, table=self.table, rule=self.rule,
+                                 column=self.column, file=self.file, n_rows=self.n_rows)
+        return (make, (), self.__dict__)
 
 
 class DataQualityError(ToolkitError):

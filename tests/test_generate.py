@@ -243,3 +243,19 @@ def test_output_folder_not_written_by_the_toolkit_is_never_replaced(tmp_path):
     with atomic_folder(tmp_path / "out") as partial:
         (partial / "b.txt").write_text("2")
     assert not (tmp_path / "out" / "a.txt").exists()
+
+
+def test_no_referral_is_dated_after_the_extract(tmp_path: Path) -> None:
+    """A long tip-to-referral tail would date some referrals after the extract date (and,
+    in an old world, after today: an input the contract refuses); they are made on it."""
+    toml = tmp_path / "slow.toml"
+    toml.write_text('base = "default"\nname = "slow_referrals"\n[lags]\n'
+                    'tip_to_referral = { median = 200.0, p90 = 2000.0 }\n')
+    sc = load_scenario(str(toml), scale=0.001, seed=3)
+    generate(sc, tmp_path / "g", fmt="csv")
+    con = _con(tmp_path / "g")
+    end = sc.study.end_date.isoformat()
+    assert _scalar(con, f"select count(*) from referrals where "
+                        f"referred_at::timestamp > '{end} 23:59:59'") == 0
+    assert _scalar(con, f"select count(*) from referrals where "
+                        f"referred_at::date = '{end}'") > 0

@@ -43,7 +43,10 @@ def draw_referrals(g: Any) -> None:
     person, offense, urgent = g.person_of_tip[tip], g.incident[tip], g.urgent[tip]
     lag = np.where(urgent, draws.lognormal_days(rng, lags.tip_to_referral_urgent, n),
                    draws.lognormal_days(rng, lags.tip_to_referral, n))
-    referred = g.received[tip] + (lag * DAY).astype(np.int64)
+    # the extract is taken on end_date: a referral the lag's long tail would date later is
+    # made on that day (a few per million with the default lags)
+    last = (np.datetime64(sc.study.end_date, "D").astype(np.int64) + 1) * DAY - 1
+    referred = np.minimum(g.received[tip] + (lag * DAY).astype(np.int64), last)
     place = g.people["place_idx"][person]
     agency = g.place_tf[place]
     other_tf = rng.integers(0, g.n_task_forces - 1, n)
