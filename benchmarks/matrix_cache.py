@@ -219,6 +219,13 @@ def cmd_summary(args) -> None:
                           aggfunc="mean")
         print("\ntime to event, ALL: mean bias (pp) of the weighted Kaplan-Meier rate\n")
         print(_md(t.round(2).reset_index()))
+        if "ci_low" in h:  # intervals since they were added
+            h = h.dropna(subset=["ci_low"]).assign(
+                cov=lambda d: (d.ci_low <= d.truth) & (d.truth <= d.ci_high))
+            c = h.pivot_table(index=["world", "stage"], columns="horizon", values="cov",
+                              aggfunc="mean")
+            print("\ntime to event, ALL: coverage of the 95% interval for these referrals\n")
+            print(_md(c.round(2).reset_index()))
 
 
 def _primary_all(folder: Path) -> pd.DataFrame:

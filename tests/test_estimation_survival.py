@@ -105,3 +105,57 @@ def test_cli_horizons_are_written_and_bad_ones_are_a_one_line_error(tmp_path):
     assert bad.exit_code == 3
     assert bad.output.strip().splitlines() == [
         "error: horizons must be positive whole days (e.g. 180,365), got '90,soon'"]
+
+
+def _km_sorted(time, event, weight, horizons):
+    """Reference weighted Kaplan-Meier by sorting records (events before censorings at a
+    tie), to check the day-grid computation against."""
+    order = np.lexsort((-event, time))
+    t, e, w = time[order], event[order], weight[order]
+    at_risk = np.cumsum(w[::-1])[::-1]
+    uniq, first = np.unique(t, return_index=True)
+    d, r = np.add.reduceat(w * e, first), at_risk[first]
+    surv = np.cumprod(np.where(r > 0, 1.0 - d / np.where(r > 0, r, 1.0), 1.0))
+    idx = np.searchsorted(uniq, horizons, side="right") - 1
+    return np.where(idx >= 0, 1.0 - surv[np.maximum(idx, 0)], 0.0)
+
+
+def test_day_grid_equals_a_sorted_kaplan_meier_on_random_censored_data():
+    rng = np.random.default_rng(3)
+    n, m = 300, 500
+    follow = rng.integers(0, 900, n).astype(float)
+    pair_ref = np.sort(rng.integers(0, n, m))
+    days = np.where(rng.random(m) < 0.6, rng.integers(-20, 800, m), np.nan).astype(float)
+    weights = np.clip(rng.random(m), 0, 1)
+    weights /= np.maximum(np.bincount(pair_ref, weights, minlength=n), 1.0)[pair_ref]
+    horizons = [90, 180, 365, 600]
+    got = _inv(horizon_rates(_inputs(follow, days, pair_ref), weights, horizons))
+    hit = ~np.isnan(days) & (days <= follow[pair_ref])
+    rest = 1.0 - np.bincount(pair_ref[hit], weights[hit], minlength=n)
+    ref = _km_sorted(np.r_[np.maximum(days[hit], 0), follow], np.r_[np.ones(hit.sum()),
+                     np.zeros(n)], np.r_[weights[hit], np.clip(rest, 0, None)],
+                     np.array(horizons, dtype=float))
+    assert [got[h] for h in horizons] == pytest.approx(ref.tolist(), abs=1e-12)
+
+
+def test_imputing_one_link_per_referral_follows_the_weights():
+    """Referral 0 has pairs weighing 0.5 and 0.3 (0.2 no link); referral 1 one pair at 1."""
+    from linkage.estimation.survival import HorizonGrid
+
+    inputs = _inputs([400.0, 400.0], [10.0, 20.0, 30.0], [0, 0, 1])
+    grid = HorizonGrid.of(inputs, [365])
+    rng = np.random.default_rng(1)
+    draws = np.stack([grid.impute(np.array([0.5, 0.3, 1.0]), rng) for _ in range(4000)])
+    assert set(np.unique(draws)) <= {0.0, 1.0}
+    assert (draws[:, :2].sum(axis=1) <= 1).all() and (draws[:, 2] == 1).all()
+    assert draws[:, :2].mean(axis=0) == pytest.approx([0.5, 0.3], abs=0.03)
+
+
+def test_horizon_intervals_hold_the_point_and_the_process_interval_holds_them():
+    con = make_study(connect())
+    _run(con)
+    h = con.sql("select * from conversion_rates_horizons where estimate is not null").df()
+    assert len(h) and ((h.ci_low <= h.estimate) & (h.estimate <= h.ci_high)).all()
+    assert ((h.process_ci_low <= h.ci_low) & (h.ci_high <= h.process_ci_high)).all()
+    assert (h.n_followed <= h.n_referrals).all()
+    assert (h.interval == "for these referrals (linkage uncertainty only)").all()

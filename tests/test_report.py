@@ -39,12 +39,23 @@ methods(method, is_primary) as (values ('threshold', false), ('calibrated', true
 offenses(offense_type, n) as (values ('ALL', 1000), ('alpha', 600), ('b<e>&ta', 400))
 select o.offense_type, s.stage, o.n as n_referrals, 0.2 / s.k as estimate,
        0.2 / s.k - 0.01 as ci_low, 0.2 / s.k + 0.01 as ci_high, m.method, m.is_primary,
-       'cumulative' as rate_kind, false as suppressed
+       'cumulative' as rate_kind, false as suppressed, 365 as follow_up_days
 from stages s, methods m, offenses o
 union all
 select o.offense_type, s.stage, o.n, 0.5, 0.4, 0.6, m.method, m.is_primary, 'conditional',
-       false
+       false, 365
 from stages s, methods m, offenses o where s.k > 1;
+create table conversion_rates_horizons as
+with stages(stage, k) as (values ('investigation', 1), ('arrest', 2), ('charge', 3),
+                                 ('conviction', 4)),
+horizons(horizon_days, n_followed) as (values (180, 900), (365, 800), (500, 300))
+select 'ALL' as offense_type, s.stage, h.horizon_days, h.horizon_days = 500 as is_longest,
+       1000 as n_referrals, h.n_followed, 0.1 / s.k + h.horizon_days / 10000 as estimate,
+       0.1 / s.k as ci_low, 0.1 / s.k + 0.1 as ci_high,
+       s.stage = 'conviction' and h.horizon_days = 180 as suppressed
+from stages s, horizons h;
+update conversion_rates_horizons set estimate = null, ci_low = null, ci_high = null
+where suppressed;
 update conversion_rates set estimate = {SECRET}, suppressed = true
 where offense_type = 'b<e>&ta' and stage = 'arrest' and rate_kind = 'cumulative';
 create table conversion_rates_methods as
@@ -103,6 +114,16 @@ def test_conversion_table_is_a_pivot_of_the_primary_method(con, tmp_path: Path) 
     assert "| offense type | referrals | arrest \\| investigation | charge \\| arrest |" in md
 
 
+def test_time_to_event_rates_by_horizon_and_in_the_summary(con, tmp_path: Path) -> None:
+    _, md = _report(con, tmp_path)
+    assert ("| 500 (longest) | 300 | 15.00% [10.00, 20.00] | 10.00% [5.00, 15.00] | "
+            "8.33% [3.33, 13.33] | 7.50% [2.50, 12.50] |") in md
+    assert "| 180 | 900 | 11.80% [10.00, 20.00] |" in md and "| suppressed |" in md
+    assert "| conviction within 500 days (time to event) | 7.50% [2.50, 12.50] |" in md
+    assert "| conviction within 365 days (primary, full follow-up) |" in md
+    assert "Each offense type within 500 days" in md
+
+
 def test_a_suppressed_cell_never_shows_its_value(con, tmp_path: Path) -> None:
     html, md = _report(con, tmp_path)
     for text in (html, md):
@@ -131,7 +152,7 @@ def test_html_and_markdown_have_the_same_sections(con, tmp_path: Path) -> None:
     html, md = _report(con, tmp_path)
     h2 = re.findall(r"<h2>(.*?)</h2>", html)
     assert h2 == re.findall(r"^## (.*)$", md, flags=re.M)
-    assert h2[:3] == ["Summary", "Study flow", "Conversion rates"]
+    assert h2[:4] == ["Summary", "Study flow", "Conversion rates", "Time to event"]
     assert {"Estimators side by side", "Linkage quality", "Threshold sensitivity of the rates",
             "Rates by stratum", "Data quality", "Methods", "Scenario and run"} <= set(h2)
 

@@ -235,3 +235,17 @@ def test_report_renders_in_headless_chromium_with_the_network_off(study: Path,
     keep = os.environ.get("LINKAGE_REPORT_SCREENSHOT")
     if keep:  # where a developer wants to look at it
         shutil.copy(shot, keep)
+
+
+def test_horizon_intervals_are_about_as_wide_as_the_windows_at_the_window(
+        db: duckdb.DuckDBPyConnection) -> None:
+    """At 365 days the time-to-event rate estimates what the 365-day window does, from the
+    same bootstrap refits: its interval for these referrals is of the same width."""
+    at = db.sql(
+        "select h.ci_high - h.ci_low as h_width, w.ci_high - w.ci_low as w_width"
+        " from conversion_rates_horizons as h join conversion_rates as w using"
+        " (offense_type, stage) where h.horizon_days = 365 and w.method = 'calibrated'"
+        " and w.rate_kind = 'cumulative' and h.offense_type = 'ALL'"
+        " and h.estimate is not null and w.estimate is not null").df()
+    assert len(at) and (at.w_width > 0).all()
+    assert (at.h_width / at.w_width).between(0.5, 2.0).all(), at.to_dict()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -47,7 +47,6 @@ from linkage.estimation.calibration import (
     fit_calibration,
     link_probabilities,
     pair_weights,
-    pi_calibrated,
     refine,
 )
 from linkage.estimation.correction import (
@@ -61,8 +60,19 @@ from linkage.estimation.imputation import mi_table
 from linkage.estimation.intervals import Draw, method_table
 from linkage.estimation.process import with_process_intervals
 from linkage.estimation.sensitivity import threshold_sensitivity
-from linkage.estimation.simple import pi_deterministic, pi_threshold, pi_weighted
-from linkage.estimation.survival import DEFAULT_HORIZONS, horizon_frame, parse_horizons
+from linkage.estimation.simple import (
+    per_referral,
+    pi_deterministic,
+    pi_threshold,
+    pi_weighted,
+)
+from linkage.estimation.survival import (
+    DEFAULT_HORIZONS,
+    HorizonDraws,
+    horizon_frame,
+    horizon_grid,
+    parse_horizons,
+)
 from linkage.estimation.truth import truth_comparison
 from linkage.summaries import EstimateFacts
 
@@ -206,8 +216,12 @@ def estimate(
     fit = refine(inputs, fit_calibration(inputs, sibling_share=share))
     if fit.n_audit_links == 0:
         log.warning("no cybertip_ref audit links: no calibration, no missed-link correction")
+    # the horizons' draws ride on the primary's refits, with a stream of their own
+    grid = horizon_grid(inputs, parse_horizons(horizons))
+    horizon_draws = HorizonDraws(inputs, grid, np.random.default_rng([seed, 1]))
     table = _method_tables(con, inputs, fit, rng, threshold=threshold, n_boot=n_boot,
-                           sibling_share=share, dimensions=dimensions)
+                           sibling_share=share, dimensions=dimensions,
+                           on_primary_draw=horizon_draws.add)
     table = with_process_intervals(with_bounds(
         table, inputs, PRIMARY, share, rng, dimensions,
         share_range=sibling_share_range or SIBLING_SHARE_RANGE))
@@ -217,7 +231,7 @@ def estimate(
     published = disclosure.suppress(table, min_numerator=suppress_below,
                                     min_denominator=min_denominator)
     tables = _write(con, published, inputs, fit, primary, censoring, companions,
-                    horizon_frame(inputs, fit, parse_horizons(horizons), suppress_below))
+                    horizon_frame(inputs, fit, grid, horizon_draws, suppress_below))
     if comparisons:
         tables += _comparisons(con, censoring, suppress_below, min_denominator)
     summary = _summary(table, inputs, fit, primary, censoring, tables,
@@ -269,8 +283,11 @@ def _comparisons(con: duckdb.DuckDBPyConnection, censoring: rt.Censoring,
 def _method_tables(con: duckdb.DuckDBPyConnection, inputs: rt.RateInputs,
                    fit: CalibrationFit, rng: np.random.Generator, *, threshold: float | None,
                    n_boot: int, sibling_share: float,
-                   dimensions: Sequence[str] = rt.STRATA) -> pd.DataFrame:
-    """Every method's rates with intervals, one frame (cells x methods)."""
+                   dimensions: Sequence[str] = rt.STRATA,
+                   on_primary_draw: Callable[[np.ndarray, Draw], None] | None = None,
+                   ) -> pd.DataFrame:
+    """Every method's rates with intervals, one frame (cells x methods);
+    ``on_primary_draw(pair_weights, draw)`` sees each of the primary's replicates."""
     pis = {
         "deterministic": Draw(pi_deterministic(inputs)),
         "threshold": Draw(pi_threshold(
@@ -284,10 +301,13 @@ def _method_tables(con: duckdb.DuckDBPyConnection, inputs: rt.RateInputs,
         boot = refine(inputs, fit_calibration(inputs, rng=rng, sibling_share=sibling_share),
                       iterations=2)
         q = link_probabilities(inputs, boot)
-        pi = pi_calibrated(inputs, boot)
+        weights = pair_weights(inputs, boot)
+        pi = per_referral(inputs, weights)  # = pi_calibrated(inputs, boot)
         extra = (missed_correction(inputs, boot, q, missed_leads=False)
                  + missed_leads_draw(inputs, boot, q, pi, rng)
                  + spread.draw(rng))
+        if on_primary_draw is not None:
+            on_primary_draw(weights, Draw(pi, extra))
         return Draw(pi, extra)
 
     draws = {"weighted": (lambda: pis["weighted"]), "calibrated": draw_primary}

@@ -8,7 +8,10 @@ their observed stage dates as events, weighted by the probability that the case 
 referral's link (the primary's ``pair_weights``); whatever mass has no observed event is
 censored at the referral's follow-up. With full follow-up of every referral this is
 exactly the windowed estimator's captured rate; with none it is undefined past the
-longest follow-up (``horizons`` only reports horizons the data supports).
+longest follow-up (``horizons`` only reports horizons the data supports). Dates are whole
+days, so the estimate is computed on a day grid (events on a day before the censorings
+of that day): no sort, one ``bincount`` per stage, which is what makes an interval of
+bootstrap draws affordable.
 
 The primary's missed-link correction is known at the window only. It is carried to every
 horizon as the ratio (captured + correction) / captured of its offense type and stage at
@@ -16,16 +19,23 @@ the window - an assumption (the links the model misses convert on the same sched
 those it captures) stated in the output. Rates are kept monotone down the funnel
 (cumulative minimum over stages).
 
+**Intervals** (``ci_low`` / ``ci_high``, for these referrals): each of the primary's
+bootstrap replicates (audit cases resampled, everything refitted, the correction's draws)
+gives its own pair weights and window ratio; one link per referral is imputed from those
+weights (or none), and the Kaplan-Meier rate of the imputed links, times the replicate's
+ratio, is one draw; percentiles of the draws. ``process_ci_*`` add referral sampling as
+the windowed table does, with the referrals followed for at least h days as n.
+
 Example:
     >>> import numpy as np
-    >>> km_curve(np.array([10.0, 20.0, 30.0]), np.array([1.0, 0.0, 1.0]),
-    ...          np.ones(3), np.array([10.0, 25.0])).round(4).tolist()
-    [0.3333, 0.3333]
+    >>> km_on_days(np.array([[0, 1.0, 0]]), np.array([[0, 0, 2.0]]), np.array([1])).round(4)
+    array([[0.3333]])
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,6 +45,8 @@ from linkage.errors import ConfigError
 from linkage.estimation import rates as rt
 from linkage.estimation.calibration import CalibrationFit, pair_weights
 from linkage.estimation.correction import primary_draw
+from linkage.estimation.intervals import CI_LEVEL, Draw
+from linkage.estimation.process import FOR_THESE, Z
 
 DEFAULT_HORIZONS: tuple[int, ...] = (180, 365, 730)
 LONGEST_SUPPORT = 0.25
@@ -59,27 +71,22 @@ def parse_horizons(value: str | Sequence[int]) -> tuple[int, ...]:
     return days
 
 
-def km_curve(time: np.ndarray, event: np.ndarray, weight: np.ndarray,
-             horizons: np.ndarray) -> np.ndarray:
-    """Weighted Kaplan-Meier cumulative incidence 1 - S(h) at each horizon.
+def km_on_days(events: np.ndarray, censored: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+    """Weighted Kaplan-Meier cumulative incidence 1 - S(h) from day counts.
 
     Args:
-        time: event or censoring time of each (weighted) record.
-        event: 1 for an event, 0 for censoring (events at a time precede censorings).
-        weight: each record's weight.
-        horizons: times to evaluate at.
+        events: (groups, days) event weight per day; the last day holds everything later.
+        censored: (groups, days) censored weight per day (at risk on its day, after the
+            day's events).
+        horizons: days to evaluate at (each below the last day).
+
+    Returns:
+        (groups, len(horizons)).
     """
-    order = np.lexsort((-event, time))
-    t, e, w = time[order], event[order], weight[order]
-    at_risk = np.cumsum(w[::-1])[::-1]  # weight with time >= t (ties: events first)
-    uniq, first = np.unique(t, return_index=True)
-    d = np.add.reduceat(w * e, first) if len(t) else np.array([])
-    r = at_risk[first] if len(t) else np.array([])
+    at_risk = np.cumsum((events + censored)[:, ::-1], axis=1)[:, ::-1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        factor = np.where(r > 0, 1.0 - d / np.where(r > 0, r, 1.0), 1.0)
-    surv = np.cumprod(factor)
-    idx = np.searchsorted(uniq, horizons, side="right") - 1
-    return np.where(idx >= 0, 1.0 - surv[np.maximum(idx, 0)], 0.0)
+        factor = np.where(at_risk > 0, 1.0 - events / np.where(at_risk > 0, at_risk, 1.0), 1.0)
+    return 1.0 - np.cumprod(factor, axis=1)[:, horizons]
 
 
 def horizons_supported(follow_up: np.ndarray, horizons: Sequence[int]) -> list[int]:
@@ -88,6 +95,91 @@ def horizons_supported(follow_up: np.ndarray, horizons: Sequence[int]) -> list[i
         return []
     longest = int(np.quantile(follow_up, 1.0 - LONGEST_SUPPORT))
     return sorted({int(h) for h in horizons if h <= longest} | {longest})
+
+
+@dataclass(frozen=True)
+class HorizonGrid:
+    """What the time-to-event rates need that does not depend on the link weights,
+    prepared once per estimate: each kept referral's offense code and follow-up day, and
+    per stage the pairs whose stage date falls within their referral's follow-up, with
+    their day. Days past the last horizon share one bin (they only count as at risk)."""
+
+    horizons: np.ndarray
+    labels: list[str]
+    pair_ref: np.ndarray
+    ref_code: np.ndarray  # offense code per referral, -1 = never followed (end before referral)
+    ref_day: np.ndarray  # follow-up day bin per followed referral
+    hit_pairs: tuple[np.ndarray, ...]  # per stage
+    hit_day: tuple[np.ndarray, ...]  # per stage
+    by_ref: np.ndarray  # pair order by referral (stable), for imputing one link each
+
+    @classmethod
+    def of(cls, inputs: rt.RateInputs, horizons: Sequence[int]) -> HorizonGrid:
+        follow = inputs.referrals["follow_up_available"].to_numpy(dtype=float)
+        codes, labels = rt.strata_codes(inputs.referrals, "offense_type")
+        h = np.asarray(list(horizons), dtype=np.int64)
+        last = int(h.max(initial=0)) + 1
+        kept = follow >= 0
+        hits, hit_days = [], []
+        for k in range(inputs.stages.shape[1]):  # stages, four
+            days = inputs.days[:, k]
+            # a stage dated before the referral (a case already open) counts at day 0
+            hit = ~np.isnan(days) & kept[inputs.pair_ref] & (
+                days <= np.where(kept, follow, -1.0)[inputs.pair_ref])
+            hits.append(np.flatnonzero(hit))
+            hit_days.append(np.clip(np.floor(days[hit]), 0, last).astype(np.int64))
+        return cls(h, list(labels), inputs.pair_ref, np.where(kept, codes, -1),
+                   np.clip(np.floor(np.where(kept, follow, 0)), 0, last).astype(np.int64),
+                   tuple(hits), tuple(hit_days), np.argsort(inputs.pair_ref, kind="stable"))
+
+    @property
+    def n_days(self) -> int:
+        return int(self.horizons.max(initial=0)) + 2
+
+    def referrals_at(self) -> np.ndarray:
+        """(offense types + ALL, horizons): referrals followed, and followed >= h days."""
+        kept = self.ref_code >= 0
+        n = len(self.labels)
+        out = np.zeros((n + 1, len(self.horizons) + 1))
+        for j, h in enumerate([0, *self.horizons]):
+            here = kept & (self.ref_day >= h)
+            out[:n, j] = np.bincount(self.ref_code[here], minlength=n)
+            out[n, j] = here.sum()
+        return out
+
+    def curves(self, weights: np.ndarray, window: np.ndarray | None = None) -> np.ndarray:
+        """(offense types + ALL, 4 stages, horizons) cumulative rates under ``weights``
+        (per pair, P(the pair is the referral's link)), times ``window`` (offense types +
+        ALL, 4) if given; clipped to [0, 1] and monotone down the funnel."""
+        n, n_days, kept = len(self.labels), self.n_days, self.ref_code >= 0
+        out = np.zeros((n + 1, len(self.hit_pairs), len(self.horizons)))
+        cens_bin = self.ref_code[kept] * n_days + self.ref_day[kept]
+        for k, (p, day) in enumerate(zip(self.hit_pairs, self.hit_day, strict=True)):
+            w, ref = weights[p], self.pair_ref[p]
+            rest = 1.0 - np.bincount(ref, weights=w, minlength=len(self.ref_code))
+            ev = np.bincount(self.ref_code[ref] * n_days + day, weights=w,
+                             minlength=n * n_days).reshape(n, n_days)
+            ce = np.bincount(cens_bin, weights=np.clip(rest[kept], 0.0, None),
+                             minlength=n * n_days).reshape(n, n_days)
+            out[:, k] = km_on_days(np.vstack([ev, ev.sum(axis=0)]),
+                                   np.vstack([ce, ce.sum(axis=0)]), self.horizons)
+        if window is not None:
+            out *= window[:, :, None]
+        return np.minimum.accumulate(np.clip(out, 0.0, 1.0), axis=1)
+
+    def impute(self, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One link per referral drawn from its pairs' weights (or none, with the rest):
+        the chosen pair weighs 1, every other 0."""
+        ws = weights[self.by_ref]
+        ref = self.pair_ref[self.by_ref]
+        cum = np.cumsum(ws)
+        start = np.r_[0, np.flatnonzero(np.diff(ref)) + 1]
+        base = np.repeat((cum - ws)[start], np.diff(np.r_[start, len(ref)]))
+        u = rng.random(len(self.ref_code))[ref]
+        chosen = (cum - ws - base <= u) & (u < cum - base) & (ws > 0)
+        out = np.zeros(len(weights))
+        out[self.by_ref[chosen]] = 1.0
+        return out
 
 
 def horizon_rates(inputs: rt.RateInputs, weights: np.ndarray, horizons: Sequence[int],
@@ -104,58 +196,83 @@ def horizon_rates(inputs: rt.RateInputs, weights: np.ndarray, horizons: Sequence
     Returns:
         Columns offense_type, stage, horizon_days, n_referrals, estimate.
     """
-    follow = inputs.referrals["follow_up_available"].to_numpy(dtype=float)
-    keep = follow >= 0
-    codes, labels = rt.strata_codes(inputs.referrals, "offense_type")
-    h = np.asarray(list(horizons), dtype=float)
-    rows = []
-    for g, label in enumerate([*labels, ALL_STRATUM]):  # offense types, a handful
-        refs = keep & ((codes == g) if label != ALL_STRATUM else True)
-        pairs = refs[inputs.pair_ref]
-        curves = np.zeros((inputs.stages.shape[1], len(h)))
-        for k in range(inputs.stages.shape[1]):  # stages, four
-            days = inputs.days[pairs, k]
-            ref = inputs.pair_ref[pairs]
-            # a stage dated before the referral (a case already open) counts at day 0
-            hit = ~np.isnan(days) & (days <= follow[ref])
-            w_ev = np.where(hit, weights[pairs], 0.0)
-            rest = 1.0 - np.bincount(ref, weights=w_ev, minlength=inputs.n_referrals)[refs]
-            time = np.r_[np.maximum(days[hit], 0.0), follow[refs]]
-            event = np.r_[np.ones(hit.sum()), np.zeros(refs.sum())]
-            weight = np.r_[w_ev[hit], np.clip(rest, 0.0, None)]
-            curves[k] = km_curve(time, event, weight, h)
-            if window is not None:
-                curves[k] *= window[g, k]
-        curves = np.minimum.accumulate(np.clip(curves, 0.0, 1.0), axis=0)
-        for k, stage in enumerate(rt.STAGE_NAMES):
-            for j, hd in enumerate(h):
-                rows.append((label, stage, int(hd), int(refs.sum()), float(curves[k, j])))
-    return pd.DataFrame(rows, columns=["offense_type", "stage", "horizon_days", "n_referrals",
-                                       "estimate"])
+    grid = HorizonGrid.of(inputs, horizons)
+    return _frame(grid, grid.curves(weights, window))
 
 
-def window_ratio(inputs: rt.RateInputs, pi: np.ndarray, extra: np.ndarray) -> np.ndarray:
+def _frame(grid: HorizonGrid, curves: np.ndarray) -> pd.DataFrame:
+    """One row per offense type (and ALL), stage and horizon of a (strata, 4, H) array."""
+    at = grid.referrals_at()
+    n_s, n_k, n_h = curves.shape
+    return pd.DataFrame({
+        "offense_type": np.repeat([*grid.labels, ALL_STRATUM], n_k * n_h),
+        "stage": np.tile(np.repeat(rt.STAGE_NAMES, n_h), n_s),
+        "horizon_days": np.tile(grid.horizons, n_s * n_k).astype(int),
+        "n_referrals": np.repeat(at[:, 0], n_k * n_h).astype(np.int64),
+        "n_followed": np.tile(at[:, 1:], (1, n_k)).ravel().astype(np.int64),
+        "estimate": curves.ravel(),
+    })
+
+
+def window_ratio(inputs: rt.RateInputs, pi: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
     """(captured + correction) / captured per offense type (and ALL) and stage at the
     fixed window, over the eligible referrals (1 where nothing is captured)."""
     codes, labels = rt.strata_codes(inputs.referrals, "offense_type")
     elig = inputs.eligible
     cap = rt.aggregate(pi, codes, len(labels), elig)
-    tot = rt.aggregate(pi + extra, codes, len(labels), elig)
+    tot = cap if extra is None else rt.aggregate(pi + extra, codes, len(labels), elig)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cap > 0, np.clip(tot, 0.0, None) / np.where(cap > 0, cap, 1), 1.0)
 
 
-def horizon_frame(inputs: rt.RateInputs, fit: CalibrationFit, horizons: Sequence[int],
-                  min_numerator: int = 0) -> pd.DataFrame:
-    """What ``conversion_rates_horizons`` publishes: the primary at every supported
-    horizon; cells whose expected count is below ``min_numerator`` are suppressed."""
+class HorizonDraws:
+    """Collects one time-to-event draw per bootstrap replicate of the primary (``add`` is
+    handed to the primary's interval loop, so the refits are shared, not repeated)."""
+
+    def __init__(self, inputs: rt.RateInputs, grid: HorizonGrid, rng: np.random.Generator):
+        self.inputs, self.grid, self.rng = inputs, grid, rng
+        self.draws: list[np.ndarray] = []
+
+    def add(self, weights: np.ndarray, draw: Draw) -> None:
+        ratio = window_ratio(self.inputs, draw.pi, draw.extra)
+        self.draws.append(self.grid.curves(self.grid.impute(weights, self.rng), ratio))
+
+    def interval(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Percentile interval per cell, flattened like ``_frame`` (None without draws)."""
+        if not self.draws:
+            return None
+        sims, alpha = np.stack(self.draws), (1 - CI_LEVEL) / 2
+        return (np.quantile(sims, alpha, axis=0).ravel(),
+                np.quantile(sims, 1 - alpha, axis=0).ravel())
+
+
+def horizon_grid(inputs: rt.RateInputs, horizons: Sequence[int]) -> HorizonGrid:
+    """The grid of the supported horizons among ``horizons`` (see ``horizons_supported``)."""
     follow = inputs.referrals["follow_up_available"].to_numpy(dtype=float)
-    chosen = horizons_supported(follow[follow >= 0], horizons)
+    return HorizonGrid.of(inputs, horizons_supported(follow[follow >= 0], horizons))
+
+
+def horizon_frame(inputs: rt.RateInputs, fit: CalibrationFit, grid: HorizonGrid,
+                  draws: HorizonDraws | None = None, min_numerator: int = 0) -> pd.DataFrame:
+    """What ``conversion_rates_horizons`` publishes: the primary at every supported
+    horizon with its two intervals; cells whose expected count is below ``min_numerator``
+    are suppressed."""
     point = primary_draw(inputs, fit)
-    extra = np.zeros_like(point.pi) if point.extra is None else point.extra
-    frame = horizon_rates(inputs, pair_weights(inputs, fit), chosen,
-                          window_ratio(inputs, point.pi, extra))
-    small = np.round(frame["estimate"] * frame["n_referrals"]) < min_numerator
-    return frame.assign(is_longest=frame["horizon_days"] == max(chosen, default=0),
-                        suppressed=small, method="calibrated",
-                        estimate=frame["estimate"].where(~small))
+    frame = _frame(grid, grid.curves(pair_weights(inputs, fit),
+                                     window_ratio(inputs, point.pi, point.extra)))
+    p = frame["estimate"].to_numpy()
+    bounds = draws.interval() if draws is not None else None
+    lo, hi = bounds if bounds is not None else (np.full(len(p), np.nan),) * 2
+    lo, hi = np.fmin(lo, p), np.fmax(hi, p)
+    n = frame["n_followed"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.sqrt(((hi - lo) / (2 * Z)) ** 2 + np.where(n > 0, p * (1 - p) / n, np.nan))
+    small = np.round(p * frame["n_referrals"]) < min_numerator
+    frame = frame.assign(
+        ci_low=lo, ci_high=hi, process_ci_low=np.fmin(np.clip(p - Z * se, 0, 1), lo),
+        process_ci_high=np.fmax(np.clip(p + Z * se, 0, 1), hi), interval=FOR_THESE,
+        is_longest=frame["horizon_days"] == int(grid.horizons.max(initial=0)),
+        suppressed=small, method="calibrated")
+    cols = ["estimate", "ci_low", "ci_high", "process_ci_low", "process_ci_high"]
+    frame[cols] = frame[cols].where(np.repeat(~small.to_numpy()[:, None], len(cols), axis=1))
+    return frame

@@ -41,5 +41,6 @@ def horizon_scores(con: duckdb.DuckDBPyConnection):
     """The primary's time-to-event rates beside the truth at each horizon (a frame)."""
     return con.sql(
         "select h.offense_type, h.stage, h.horizon_days, h.is_longest, h.n_referrals,"
-        " h.estimate, t.truth from conversion_rates_horizons as h left join truth_horizons"
+        " h.n_followed, h.estimate, h.ci_low, h.ci_high, h.process_ci_low, h.process_ci_high,"
+        " t.truth from conversion_rates_horizons as h left join truth_horizons"
         " as t using (offense_type, stage, horizon_days)").df()

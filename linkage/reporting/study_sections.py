@@ -33,6 +33,7 @@ from linkage.reporting.format import (
     pct,
     rate_ci,
 )
+from linkage.reporting.time_to_event import headline_items
 from linkage.summaries import LinkFacts, StudyManifest, SuiteResult
 
 QUARANTINE_TABLE = "quarantine_case_outcomes"
@@ -74,7 +75,7 @@ def summary_section(con: duckdb.DuckDBPyConnection, quality: Sequence[SuiteResul
               if n_ref and n_links is not None else MISSING)]
     if table_exists(con, "conversion_rates"):
         rows = con.execute(
-            "select stage, n_referrals, estimate, ci_low, ci_high, suppressed "
+            "select stage, n_referrals, estimate, ci_low, ci_high, suppressed, follow_up_days "
             "from conversion_rates where is_primary and offense_type = $all and "
             "rate_kind = 'cumulative'", {"all": ALL_STRATUM}).fetchall()
         cells = {r[0]: r for r in rows}
@@ -82,8 +83,10 @@ def summary_section(con: duckdb.DuckDBPyConnection, quality: Sequence[SuiteResul
             items.append(("with full follow-up", count(next(iter(cells.values()))[1])))
         for stage in ("investigation", "arrest", "conviction"):
             if stage in cells:
-                _, _, e, lo, hi, s = cells[stage]
-                items.append((f"{stage} rate (primary)", rate_ci(e, lo, hi, suppressed=s)))
+                _, _, e, lo, hi, s, days = cells[stage]
+                items.append((f"{stage} within {days} days (primary, full follow-up)",
+                              rate_ci(e, lo, hi, suppressed=s)))
+        items += headline_items(con)
     f1 = _one(con, "select f1 from link_metrics where method = 'splink' and dimension = 'all'",
               ["link_metrics"])
     if f1 is not None:
