@@ -38,8 +38,9 @@ from linkage.db import connect, quote_ident, quote_literal, table_exists
 from linkage.defaults import SIMULATION_SEED
 from linkage.generation import load_scenario
 from linkage.generation.scenario import available_scenarios
+from linkage.ingest import build_staging
 from linkage.reporting.matrix_html import write_matrix
-from linkage.simulate import linked_replicate, run_replicate, score_replicate
+from linkage.simulate import ReviewSweep, linked_replicate, run_replicate, score_replicate
 from linkage.workers import run_tasks
 
 log = logging.getLogger("matrix_cache")
@@ -105,13 +106,16 @@ def _link_task(task: tuple) -> dict:
 
 
 def _estimate_task(task: tuple) -> tuple[pd.DataFrame, dict]:
-    world, scale, seed, i, linked, n_boot = task
+    world, scale, seed, i, linked, n_boot, *rest = task
+    review = rest[0] if rest else None
     sc = load_scenario(world, scale=scale, seed=seed + i)
     seconds: dict[str, float] = {}
     con = load_cached(_folder(Path(linked), sc.name, i))
     try:
+        if review is not None:  # the review sheet reads the staged records
+            build_staging(con)
         rows = score_replicate(con, sc, n_boot=n_boot, seed=seed + i, lean=True,
-                               seconds=seconds)
+                               seconds=seconds, review=review)
     finally:
         con.close()
     out = rows.assign(world=sc.name, replicate=i, seed=seed + i)
@@ -148,7 +152,9 @@ def cmd_estimate(args) -> None:
                       if p.is_dir() and p.suffix == "") for w in worlds}
     if args.replicates is not None:
         kept = {w: [i for i in v if i < args.replicates] for w, v in kept.items()}
-    tasks = [(w, params["scale"], params["seed"], i, str(linked), args.n_boot)
+    sizes = tuple(int(n) for n in args.review_size.split(",") if int(n) > 0)
+    review = ReviewSweep(sizes, args.reviewer_error_rate) if sizes else None
+    tasks = [(w, params["scale"], params["seed"], i, str(linked), args.n_boot, review)
              for w, reps in kept.items() for i in reps
              if not (out / "replicates" / w / f"{i:05d}.csv").exists()]
     t0 = time.time()
@@ -269,6 +275,8 @@ def main() -> None:
     es.add_argument("--replicates", type=int, default=None)
     es.add_argument("--n-boot", type=int, default=100)
     es.add_argument("--jobs", type=int, default=2)
+    es.add_argument("--review-size", default="0")
+    es.add_argument("--reviewer-error-rate", type=float, default=0.0)
     ck = sub.add_parser("check")
     ck.add_argument("--linked", required=True)
     ck.add_argument("--world", default="default")

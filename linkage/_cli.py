@@ -154,6 +154,18 @@ def float_list(_ctx: click.Context, param: click.Parameter, value: str) -> list[
                                  param=param) from None
 
 
+def int_list(_ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    """Callback of an option holding comma-separated whole numbers >= 0 (``0,200,500``)."""
+    try:
+        out = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        out = [-1]
+    if not out or min(out) < 0:
+        raise click.BadParameter(f"whole numbers >= 0 separated by commas, got {value!r}",
+                                 param=param)
+    return out
+
+
 def backend_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--backend``: where Splink trains and scores (DuckDB in-process, or Spark)."""
     return click.option(

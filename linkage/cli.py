@@ -233,11 +233,16 @@ def link(ctx: click.Context, db_path: Path, threshold: float | None,
                    "join its case (default 1): a sensitivity knob, not identifiable.")
 @min_count_option(10)
 @horizons_option
+@click.option("--primary", type=click.Choice(["deterministic", "threshold", "weighted",
+                                               "calibrated", "imputed", "reviewed"]),
+              default=None, help="Method marked primary [default: reviewed when the database "
+                                 "holds review labels, else calibrated].")
 @quiet_option
 @click.pass_context
 @handle_errors
 def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_up_days: int,
-             end_date: Any, sibling_share: float | None, min_count: int, horizons: str) -> None:
+             end_date: Any, sibling_share: float | None, min_count: int, horizons: str,
+             primary: str | None) -> None:
     """Estimate per-offense conversion rates with every method; write conversion_rates.
 
     Writes conversion_rates (offense type x stage x method, cumulative and conditional,
@@ -267,7 +272,7 @@ def estimate(ctx: click.Context, db_path: Path, seed: int, n_boot: int, follow_u
                                end_date=end_date.date() if end_date else None,
                                sibling_share=sibling_share, suppress_below=min_count,
                                min_denominator=MIN_DENOMINATOR if min_count else 0,
-                               horizons=horizons)
+                               horizons=horizons, primary=primary)
         gate(con, ("conversion_rates",))
         log_suppression(con)
         echo(ctx, f"{summary.n_eligible:,} of {summary.n_referrals:,} referrals with full "

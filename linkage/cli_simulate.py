@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from linkage._cli import echo, float_list, handle_errors, quiet_option
+from linkage._cli import echo, float_list, handle_errors, int_list, quiet_option
 from linkage.defaults import SIMULATION_SEED
+from linkage.errors import ConfigError
 
 
 @click.command()
@@ -35,12 +36,18 @@ from linkage.defaults import SIMULATION_SEED
               help="A dotted scenario key to sweep, e.g. completeness.small.email.")
 @click.option("--values", default="0.5,1.0,2.0", show_default=True, callback=float_list,
               help="Comma-separated values of --sweep.")
+@click.option("--review-size", "review_sizes", default="0", show_default=True,
+              callback=int_list, metavar="N,N,...",
+              help="Simulated clerical reviews of these many referrals in every replicate, "
+                   "each scored as method reviewed_<N> (0 = none).")
+@click.option("--reviewer-error-rate", type=click.FloatRange(0, 1), default=0.0,
+              show_default=True, help="Share of referrals the simulated reviewer gets wrong.")
 @quiet_option
 @click.pass_context
 @handle_errors
 def simulate(ctx: click.Context, scenario: str, scale: float, replicates: int, seed: int,
              n_boot: int, jobs: int, full: bool, out_dir: Path, knob: str | None,
-             values: list[float]) -> None:
+             values: list[float], review_sizes: list[int], reviewer_error_rate: float) -> None:
     """Methodology simulation: bias, RMSE and 95% CI coverage of every estimator.
 
     Each replicate generates fresh data from a world, runs the pipeline and scores every
@@ -53,16 +60,22 @@ def simulate(ctx: click.Context, scenario: str, scale: float, replicates: int, s
         linkage simulate --scenario default,drift --replicates 20 --jobs 2 --out m/
 
         linkage simulate --sweep completeness.small.email --values 0.3,0.55,0.8
+
+        linkage simulate --scenario uneven_audit --review-size 0,200,500,1000
     """
     from linkage.progress import progress_bar
-    from linkage.simulate import format_headline, format_sweep, run_matrix, sweep
+    from linkage.simulate import ReviewSweep, format_headline, format_sweep, run_matrix, sweep
 
+    sizes = tuple(n for n in review_sizes if n > 0)
+    review = ReviewSweep(sizes, reviewer_error_rate) if sizes else None
+    if review is not None and knob is not None:
+        raise ConfigError("--review-size goes with the matrix, not with --sweep")
     worlds = [w.strip() for w in scenario.split(",") if w.strip()]
     with progress_bar("simulate", quiet=ctx.obj["quiet"]) as report:
         if knob is None:
             result = run_matrix(
                 worlds, scale=scale, replicates=replicates, seed=seed, n_boot=n_boot,
-                jobs=jobs, lean=not full, out=out_dir,
+                jobs=jobs, lean=not full, out=out_dir, review=review,
                 on_replicate=lambda w, i, secs, done, total: report(
                     f"{w} replicate {i + 1} ({secs:.0f} s)", done / max(total, 1)))
             text = format_headline(result.matrix)

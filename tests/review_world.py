@@ -69,8 +69,12 @@ def make_world(con: duckdb.DuckDBPyConnection, *, pseudonymised: bool = False
         )
         select 'R' || lpad(i::varchar, 4, '0') as referral_id,
             'C' || lpad(j::varchar, 4, '0') as case_id,
-            max(p) as match_probability, 0.0 as match_weight
+            max(p) as match_probability, 0.0 as match_weight,
+            max(p) as identity_probability
         from pairs group by all;
+        create table raw_tips as select distinct tip_id, 'esp' as reporter_type,
+            'Reporter' as reporter_name, false as is_urgent
+        from raw_referrals;
         create table links as
         select referral_id, arg_max(case_id, match_probability) as case_id,
             max(match_probability) as match_probability, 0.0 as match_weight

@@ -28,6 +28,20 @@ def test_estimate_writes_the_tables_and_prints_the_headline(tmp_path: Path) -> N
     assert methods == {"deterministic", "threshold", "weighted", "calibrated", "imputed"}
 
 
+def test_primary_is_chosen_and_reviewed_needs_labels(tmp_path: Path) -> None:
+    db = tmp_path / "study.duckdb"
+    with duckdb.connect(str(db)) as con:
+        make_study(con)
+    args = ["estimate", "--db", str(db), "--n-boot", "5", "--end-date", "2025-12-31",
+            "--min-count", "0"]
+    weighted = CliRunner().invoke(main, [*args, "--primary", "weighted"])
+    assert weighted.exit_code == 0 and "(weighted" in weighted.output
+    bad = CliRunner().invoke(main, [*args, "--primary", "reviewed"])
+    assert bad.exit_code == 3
+    assert bad.output.strip().splitlines() == [
+        "error: primary reviewed needs review labels: run `linkage review import` first"]
+
+
 def test_estimate_before_linkage_is_a_one_line_error(tmp_path: Path) -> None:
     db = tmp_path / "empty.duckdb"
     duckdb.connect(str(db)).close()

@@ -84,3 +84,29 @@ def test_scenarios_command_lists_names_and_descriptions() -> None:
     assert result.exit_code == 0
     lines = dict(line.split(None, 1) for line in result.output.splitlines())
     assert "uneven_audit" in lines and "arrest" in lines["uneven_audit"]
+
+
+def test_the_review_sweep_scores_each_size_and_a_census_is_the_truth(tmp_path: Path) -> None:
+    """``--review-size``: a simulated review per size in every replicate, scored as
+    ``reviewed_<size>``; a review of every referral (the size is capped at the referrals)
+    gives the true rates exactly, with no interval."""
+    out = tmp_path / "m"
+    result = CliRunner().invoke(main, [
+        "--quiet", "simulate", "--scenario", "uneven_audit", "--scale", "0.002", "--seed",
+        "5", "--n-boot", "5", "--replicates", "1", "--out", str(out),
+        "--review-size", "0,40,1000000"])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(next((out / "replicates").glob("*/*.csv")))
+    assert set(rows.review_size) == {0, 40, 1_000_000}
+    assert {"calibrated", "reviewed_40", "reviewed_1000000"} <= set(rows.method)
+    census = rows[(rows.method == "reviewed_1000000") & rows.truth.notna()]
+    assert len(census) and (census.estimate - census.truth).abs().max() < 1e-12
+    assert (census.ci_high - census.ci_low).abs().max() < 1e-12
+    sample = rows[(rows.method == "reviewed_40") & (rows.offense_type == "ALL")
+                  & (rows.rate_kind == "cumulative")]
+    assert (sample.ci_high > sample.ci_low).all()
+    matrix = pd.read_csv(out / "matrix.csv")
+    assert {"reviewed_40", "reviewed_1000000"} <= set(matrix.method)
+    bad = CliRunner().invoke(main, ["simulate", "--review-size", "0,-5", "--out",
+                                    str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "whole numbers >= 0" in bad.output

@@ -23,7 +23,7 @@ from linkage.review import (
 )
 from linkage.review.columns import CLEAR_FORM, PSEUDO_FORM, sheet_columns
 from linkage.review.design import allocate
-from linkage.review.estimates import STAGES, _Design
+from linkage.review.estimates import STAGES, ReviewDesign
 
 
 @pytest.fixture()
@@ -201,7 +201,7 @@ def test_review_weights_add_up_to_each_stratum(world, tmp_path):
 
 def test_an_unsure_referral_passes_its_weight_to_its_stratum() -> None:
     # two strata of 4 and 2 referrals, all sampled; one unsure referral in the first
-    d = _Design(stratum=np.array([0, 0, 0, 0, 1, 1]), n_pop=np.array([4.0, 2.0]),
+    d = ReviewDesign(stratum=np.array([0, 0, 0, 0, 1, 1]), n_pop=np.array([4.0, 2.0]),
                 resolved=np.array([True, True, True, False, True, True]),
                 r_h=np.array([3.0, 2.0]))
     z = np.array([1.0, 0.0, 1.0, 1.0, 1.0, 0.0])
@@ -278,3 +278,63 @@ def test_the_simulated_reviewer_errs_at_its_rate(world, tmp_path):
     assert wrong_share(0.0) == 0
     assert wrong_share(1.0) > 0.9  # only a referral with neither case nor candidate is safe
     assert 0.1 < wrong_share(0.2) < 0.3
+
+
+def _estimate(con, **kw):
+    from linkage.estimation import estimate
+
+    return estimate(con, seed=1, n_boot=3, follow_up_days=120, suppress_below=0,
+                    min_denominator=0, companions=False, comparisons=False, **kw)
+
+
+def _reviewed(con, method="reviewed"):
+    rows = con.sql("select stage, estimate, ci_low, ci_high, is_primary, assumption from "
+                   "conversion_rates where method = $m and offense_type = 'ALL' and "
+                   "rate_kind = 'cumulative'", params={"m": method}).df()
+    return rows.set_index("stage")
+
+
+def test_with_a_census_review_the_primary_is_the_truth(world, tmp_path):
+    """The reviewed estimator corrects the audit-calibrated prediction by the review's
+    design; reviewing every referral leaves no error and no interval."""
+    draw_sample(world, 10_000, tmp_path / "r.csv", seed=1)
+    simulate_review(world, tmp_path / "r.csv", tmp_path / "l.csv", seed=1)
+    import_labels(world, tmp_path / "l.csv")
+    summary = _estimate(world)
+    assert summary.primary == "reviewed" and "reviewed" in summary.methods
+    rows, truth = _reviewed(world), _truth_rates(world, 120)
+    for stage in STAGES:
+        assert rows.loc[stage, "estimate"] == pytest.approx(truth[stage], abs=1e-12)
+        assert rows.loc[stage, "ci_low"] == pytest.approx(rows.loc[stage, "ci_high"])
+    assert rows["is_primary"].all() and rows["assumption"].str.contains("verdicts").all()
+    calibrated = _reviewed(world, "calibrated")
+    assert not calibrated["is_primary"].any()
+    assert any(abs(calibrated.loc[s, "estimate"] - truth[s]) > 0.01 for s in STAGES)
+
+
+def test_a_sample_review_gives_an_interval_and_calibrated_stays_on_request(world, tmp_path):
+    draw_sample(world, 200, tmp_path / "r.csv", seed=3)
+    simulate_review(world, tmp_path / "r.csv", tmp_path / "l.csv", seed=3)
+    import_labels(world, tmp_path / "l.csv")
+    _estimate(world, primary="calibrated")
+    rows, truth = _reviewed(world), _truth_rates(world, 120)
+    assert not rows["is_primary"].any() and _reviewed(world, "calibrated")["is_primary"].all()
+    assert (rows["ci_high"] > rows["ci_low"]).all()
+    for stage in STAGES:  # one draw: loose
+        assert rows.loc[stage, "ci_low"] - 0.05 <= truth[stage] <= rows.loc[stage, "ci_high"] + 0.05
+
+
+def test_reviewed_needs_labels_from_these_referrals(world, tmp_path):
+    from linkage.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs review labels"):
+        _estimate(world, primary="reviewed")
+    assert world.sql("select count(*) from duckdb_tables() where table_name = "
+                     "'conversion_rates'").fetchall() == [(0,)]
+    draw_sample(world, 100, tmp_path / "r.csv", seed=2)
+    simulate_review(world, tmp_path / "r.csv", tmp_path / "l.csv", seed=2)
+    import_labels(world, tmp_path / "l.csv")
+    world.execute("insert into raw_referrals select * replace ('R9999' as referral_id) "
+                  "from raw_referrals limit 1")
+    with pytest.raises(ConfigError, match="1 of this study's referrals are not in its frame"):
+        _estimate(world)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 Z = 1.959964
-IMPUTED = ("weighted", "calibrated")
+IMPUTED = ("weighted", "calibrated", "reviewed")
 """Methods whose ``ci_*`` hold linkage uncertainty only (for these referrals)."""
 FOR_THESE = "for these referrals (linkage uncertainty only)"
 FOR_PROCESS = "for the process (links taken as true; referral sampling only)"

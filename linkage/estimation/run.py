@@ -29,6 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -59,6 +60,9 @@ from linkage.estimation.correction import (
 from linkage.estimation.imputation import mi_table
 from linkage.estimation.intervals import Draw, method_table
 from linkage.estimation.process import with_process_intervals
+from linkage.estimation.reviewed import ASSUMPTION as REVIEWED_ASSUMPTION
+from linkage.estimation.reviewed import METHOD as REVIEWED
+from linkage.estimation.reviewed import reviewed_inputs, reviewed_table
 from linkage.estimation.sensitivity import threshold_sensitivity
 from linkage.estimation.simple import (
     per_referral,
@@ -74,6 +78,8 @@ from linkage.estimation.survival import (
     parse_horizons,
 )
 from linkage.estimation.truth import truth_comparison
+from linkage.review.estimates import review_error_rates
+from linkage.review.labels import has_labels
 from linkage.summaries import EstimateFacts
 
 log = logging.getLogger(__name__)
@@ -115,6 +121,11 @@ METHOD_DESCRIPTIONS: dict[str, str] = {
     "completed data sets, each referral's link drawn from the primary's link probabilities "
     "(no audit correction), combined by Rubin's rules; t interval for the process "
     "(linkage and referral sampling)",
+    "reviewed": "with clerical review labels: the primary's per-referral expected stages "
+    "corrected by the review sample's design (difference estimator, weights N_h / r_h per "
+    "offense type x match-probability band); design-unbiased whatever the audit's "
+    "recording or the repeat-referral share; 95% CI for these referrals from the "
+    "stratified design variance of the residuals (finite-population correction)",
 }
 
 
@@ -162,7 +173,7 @@ def estimate(
     seed: int = DEFAULT_SEED,
     n_boot: int = DEFAULT_N_BOOT,
     threshold: float | None = None,
-    primary: str = PRIMARY,
+    primary: str | None = None,
     suppress_below: int = disclosure.MIN_NUMERATOR,
     min_denominator: int = disclosure.MIN_DENOMINATOR,
     follow_up_days: int = rt.DEFAULT_FOLLOW_UP_DAYS,
@@ -180,7 +191,8 @@ def estimate(
         seed: seed of every random draw (same seed, same estimates).
         n_boot: bootstrap/imputation replicates of the interval draws.
         threshold: link threshold of the ``threshold`` method (None = the ``links`` table).
-        primary: the method marked ``is_primary``.
+        primary: the method marked ``is_primary`` (None = ``reviewed`` when the database
+            holds review labels, else ``calibrated``).
         suppress_below: minimum numerator of a published cell (0 = no suppression).
         min_denominator: minimum denominator of a published cell (0 = none).
         follow_up_days: the censoring rule's window (see :mod:`linkage.estimation.rates`).
@@ -195,11 +207,9 @@ def estimate(
         dimensions: strata estimated (with offense_type; the others' estimates do not
             change); ``companions`` False writes ``conversion_rates`` (and cells) only.
 
-    Returns:
-        An ``EstimateSummary``.
-
     Raises:
-        ConfigError: unknown ``primary``, ``n_boot`` < 1 or a negative window.
+        ConfigError: unknown ``primary`` (or ``reviewed`` without review labels),
+            ``n_boot`` < 1 or a negative window.
 
     Example:
         >>> from linkage.db import connect
@@ -207,48 +217,46 @@ def estimate(
         >>> summary.headline["arrest"]  # doctest: +SKIP
         0.0143
     """
-    _check_options(primary, n_boot, follow_up_days, dimensions, horizons)
-    t0 = time.perf_counter()
+    primary, t0 = primary or (REVIEWED if has_labels(con) else PRIMARY), time.perf_counter()
+    _check_options(primary, n_boot, follow_up_days, dimensions, horizons, has_labels(con))
     censoring = rt.Censoring(end_date or rt.infer_end_date(con), follow_up_days)
     inputs = rt.load_inputs(con, censoring)
+    review = reviewed_inputs(con, inputs, censoring)
     rng = np.random.default_rng(seed)
     share = SIBLING_SHARE if sibling_share is None else float(sibling_share)
-    fit = refine(inputs, fit_calibration(inputs, sibling_share=share))
-    if fit.n_audit_links == 0:
-        log.warning("no cybertip_ref audit links: no calibration, no missed-link correction")
+    fit = _point_fit(inputs, share)
     # the horizons' draws ride on the primary's refits, with a stream of their own
     grid = horizon_grid(inputs, parse_horizons(horizons))
     horizon_draws = HorizonDraws(inputs, grid, np.random.default_rng([seed, 1]))
-    table = _method_tables(con, inputs, fit, rng, threshold=threshold, n_boot=n_boot,
-                           sibling_share=share, dimensions=dimensions,
-                           on_primary_draw=horizon_draws.add)
-    table = with_process_intervals(with_bounds(
-        table, inputs, PRIMARY, share, rng, dimensions,
-        share_range=sibling_share_range or SIBLING_SHARE_RANGE))
+    table = _all_methods(con, inputs, fit, rng, review, threshold=threshold, n_boot=n_boot,
+                         sibling_share=share, dimensions=dimensions,
+                         share_range=sibling_share_range or SIBLING_SHARE_RANGE,
+                         on_primary_draw=horizon_draws.add)
     table = table.assign(is_primary=table["method"] == primary,
                          follow_up_days=follow_up_days, horizon_days=follow_up_days,
                          censoring=censoring.describe())
     published = disclosure.suppress(table, min_numerator=suppress_below,
                                     min_denominator=min_denominator)
-    tables = _write(con, published, inputs, fit, primary, censoring, companions,
+    methods = tuple(m for m in (*METHODS, REVIEWED) if m in set(table["method"]))
+    tables = _write(con, published, inputs, fit, primary, methods, censoring, companions,
                     horizon_frame(inputs, fit, grid, horizon_draws, suppress_below))
     if comparisons:
         tables += _comparisons(con, censoring, suppress_below, min_denominator)
-    summary = _summary(table, inputs, fit, primary, censoring, tables,
+    summary = _summary(table, inputs, fit, primary, methods, censoring, tables,
                        time.perf_counter() - t0, suppress_below, min_denominator)
     log.info("estimated %d methods over %d eligible referrals in %.1f s",
-             len(METHODS), summary.n_eligible, summary.seconds)
+             len(summary.methods), summary.n_eligible, summary.seconds)
     return summary
 
 
 def _summary(table: pd.DataFrame, inputs: rt.RateInputs, fit: CalibrationFit, primary: str,
-             censoring: rt.Censoring, tables: tuple[str, ...], seconds: float,
-             suppress_below: int, min_denominator: int) -> EstimateSummary:
+             methods: tuple[str, ...], censoring: rt.Censoring, tables: tuple[str, ...],
+             seconds: float, suppress_below: int, min_denominator: int) -> EstimateSummary:
     """The ``EstimateSummary`` of an estimate: counts, settings and the ALL headline."""
     allrow = table[(table.method == primary) & (table.stratum == "ALL")
                    & (table.dimension == "offense_type") & (table.rate_kind == "cumulative")]
     return EstimateSummary(
-        primary=primary, methods=METHODS, n_referrals=inputs.n_referrals,
+        primary=primary, methods=methods, n_referrals=inputs.n_referrals,
         n_eligible=int(inputs.eligible.sum()), censoring=censoring.describe(),
         n_audit_links=fit.n_audit_links, audit_missed_share=fit.audit_missed_share,
         follow_up_days=censoring.follow_up_days,
@@ -258,15 +266,54 @@ def _summary(table: pd.DataFrame, inputs: rt.RateInputs, fit: CalibrationFit, pr
 
 
 def _check_options(primary: str, n_boot: int, follow_up_days: int,
-                   dimensions: Sequence[str], horizons: Sequence[int] | str = (365,)) -> None:
+                   dimensions: Sequence[str], horizons: Sequence[int] | str = (365,),
+                   labels: bool = False) -> None:
     parse_horizons(horizons)
-    if primary not in METHODS:
-        raise ConfigError(f"primary must be one of {', '.join(METHODS)}, got {primary!r}")
+    if primary == REVIEWED and not labels:
+        raise ConfigError("primary reviewed needs review labels: run `linkage review import` "
+                          "first")
+    if primary not in (*METHODS, REVIEWED):
+        raise ConfigError(f"primary must be one of {', '.join((*METHODS, REVIEWED))}, got "
+                          f"{primary!r}")
     if n_boot < 1 or follow_up_days < 0:
         raise ConfigError("n_boot must be >= 1 and follow_up_days >= 0")
     if "offense_type" not in dimensions or not set(dimensions) <= set(rt.STRATA):
         raise ConfigError(f"dimensions must include offense_type and be among "
                           f"{', '.join(rt.STRATA)}, got {list(dimensions)}")
+
+
+def _point_fit(inputs: rt.RateInputs, share: float) -> CalibrationFit:
+    """The primary's point fit (the calibration and correction of the estimate itself)."""
+    fit = refine(inputs, fit_calibration(inputs, sibling_share=share))
+    if fit.n_audit_links == 0:
+        log.warning("no cybertip_ref audit links: no calibration, no missed-link correction")
+    return fit
+
+
+def _all_methods(con: duckdb.DuckDBPyConnection, inputs: rt.RateInputs, fit: CalibrationFit,
+                 rng: np.random.Generator, review: tuple | None, *, sibling_share: float,
+                 share_range: tuple[float, float], dimensions: Sequence[str],
+                 **kw: Any) -> pd.DataFrame:
+    """Every method's rows (``reviewed`` with review labels), the primary's sensitivity
+    bounds and the process intervals; ``kw`` goes to ``_method_tables``."""
+    table = _method_tables(con, inputs, fit, rng, sibling_share=sibling_share,
+                           dimensions=dimensions, **kw)
+    if review is not None:
+        table = pd.concat([table, reviewed_table(inputs, primary_draw(inputs, fit), review,
+                                                 dimensions)], ignore_index=True)
+    return with_process_intervals(_reviewed_bounds(with_bounds(
+        table, inputs, PRIMARY, sibling_share, rng, dimensions, share_range=share_range)))
+
+
+def _reviewed_bounds(table: pd.DataFrame) -> pd.DataFrame:
+    """The ``reviewed`` rows' assumption; it has no unidentified parameter, so its bounds
+    are its interval."""
+    out = table.copy()
+    is_r = (out["method"] == REVIEWED).to_numpy()
+    out.loc[is_r, "assumption"] = REVIEWED_ASSUMPTION
+    out.loc[is_r, "bound_low"] = out.loc[is_r, "ci_low"]
+    out.loc[is_r, "bound_high"] = out.loc[is_r, "ci_high"]
+    return out
 
 
 def _comparisons(con: duckdb.DuckDBPyConnection, censoring: rt.Censoring,
@@ -321,7 +368,8 @@ def _method_tables(con: duckdb.DuckDBPyConnection, inputs: rt.RateInputs,
 
 
 def _write(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, inputs: rt.RateInputs,
-           fit: CalibrationFit, primary: str, censoring: rt.Censoring,
+           fit: CalibrationFit, primary: str, methods: tuple[str, ...],
+           censoring: rt.Censoring,
            companions: bool = True, horizons: pd.DataFrame | None = None) -> tuple[str, ...]:
     """Write the estimation tables in run order, each from its SQL file; the estimators'
     numpy output reaches them as registered frames. Without ``companions`` only the cells
@@ -336,9 +384,9 @@ def _write(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, inputs: rt.R
             con.unregister("rates_estimates_input")
             con.unregister("rates_horizons_input")
     methods = pd.DataFrame({
-        "method": list(METHODS),
-        "is_primary": [m == primary for m in METHODS],
-        "description": [METHOD_DESCRIPTIONS[m] for m in METHODS],
+        "method": list(methods),
+        "is_primary": [m == primary for m in methods],
+        "description": [METHOD_DESCRIPTIONS[m] for m in methods],
         "censoring": censoring.describe(),
     })
     views = {
@@ -351,7 +399,11 @@ def _write(con: duckdb.DuckDBPyConnection, published: pd.DataFrame, inputs: rt.R
     for name, frame in views.items():
         con.register(name, frame)
     try:
-        return tuple(build_table(con, step.file) for step in pipeline.ESTIMATION)
+        built = tuple(build_table(con, step.file) for step in pipeline.ESTIMATION)
     finally:
         for name in views:
             con.unregister(name)
+    if has_labels(con):  # the review's error rates beside the label-free and audit ones
+        review_error_rates(con, publish=True)
+        built += ("review_error_rates",)
+    return built

@@ -178,6 +178,51 @@ def _table(con: duckdb.DuckDBPyConnection, sql: str, columns: list[str], caption
     return Table(columns, rows, caption)
 
 
+_AUDIT_RATES = """
+    with audit as (
+        select referral_id, bool_or(is_audit_pair and is_link) as right_link,
+            bool_or(is_link and not is_audit_pair) as wrong_link,
+            bool_or(is_audit_pair) as audited
+        from rates_pairs group by referral_id
+    )
+    select count(*) filter (where wrong_link)
+            / nullif(count(*) filter (where wrong_link or right_link), 0),
+        count(*) filter (where not right_link) / nullif(count(*), 0)
+    from audit where audited
+"""
+
+
+def error_rates_table(con: duckdb.DuckDBPyConnection) -> Table:
+    """False- and missed-link rates from every source the study has: label-free (from the
+    probabilities), the cybertip_ref audit (the referrals whose case recorded their tip:
+    not a designed sample), the clerical review (design-weighted, with 95% intervals) and
+    the truth (synthetic data)."""
+    rows = {"false-link rate": [MISSING] * 4, "missed-link rate": [MISSING] * 4,
+            "blocking recall": [MISSING] * 4}
+    if table_exists(con, "link_error_rates"):
+        (fl, ofl, ml, oml, recall), = con.sql(
+            "select expected_false_link_rate, observed_false_link_rate, "
+            "expected_missed_link_rate, observed_missed_link_rate, blocking_recall "
+            "from link_error_rates").fetchall()
+        rows["false-link rate"][0], rows["false-link rate"][3] = num(fl), num(ofl)
+        rows["missed-link rate"][0], rows["missed-link rate"][3] = num(ml), num(oml)
+        rows["blocking recall"][3] = num(recall)
+    if table_exists(con, "rates_pairs"):
+        fl, ml = con.sql(_AUDIT_RATES).fetchall()[0]
+        rows["false-link rate"][1], rows["missed-link rate"][1] = num(fl), num(ml)
+    if table_exists(con, "review_error_rates"):
+        for rate, est, lo, hi, n in con.sql(
+                "select rate, estimate, ci_low, ci_high, n_reviewed from review_error_rates "
+                "where offense_type = $all", params={"all": ALL_STRATUM}).fetchall():
+            rows[f"{rate.replace('_', '-')} rate"][2] = (
+                f"{num(est)} [{num(lo)}, {num(hi)}] ({count(n)} reviewed)")
+    return Table(["measure", "label-free (from probabilities)", "audit (cybertip_ref)",
+                  "clerical review", "against truth"],
+                 [[k, *v] for k, v in rows.items()],
+                 "Error rates: label-free, from the audit and from a clerical review, beside "
+                 "the measured ones where truth is known")
+
+
 def linkage_section(con: duckdb.DuckDBPyConnection) -> Section:
     """Linkage quality: blocking recall, error rates, P/R/F1 by subgroup, calibration.
 
@@ -193,18 +238,14 @@ def linkage_section(con: duckdb.DuckDBPyConnection) -> Section:
     if not table_exists(con, "link_metrics"):
         sec.blocks.append(Paragraph(
             "No truth is available for these data (user data): precision, recall and the "
-            "true error rates cannot be measured. Shown: the match-probability calibration "
-            "fitted on the cybertip_ref audit sample, which needs no truth."))
+            "true error rates cannot be measured. Shown: the error rates the cybertip_ref "
+            "audit and a clerical review measure, and the match-probability calibration "
+            "fitted on the audit sample, which needs no truth."))
+        sec.blocks.append(error_rates_table(con))
         if curve:
             sec.blocks.append(Chart(ch.reliability([], curve), "Audit-sample calibration."))
         return sec
-    sec.blocks.append(_table(
-        con, "select 'false-link rate', expected_false_link_rate, observed_false_link_rate "
-        "from link_error_rates union all select 'missed-link rate', expected_missed_link_rate,"
-        " observed_missed_link_rate from link_error_rates union all select 'blocking recall',"
-        " null, blocking_recall from link_error_rates",
-        ["measure", "label-free (from probabilities)", "against truth"],
-        "Error rates: what a study without truth would estimate, beside the measured ones"))
+    sec.blocks.append(error_rates_table(con))
     sec.blocks.append(_table(
         con, "select method, n_links, tp, fp, fn, precision, recall, f1 from link_metrics "
         "where dimension = 'all' order by method = 'splink' desc, method",

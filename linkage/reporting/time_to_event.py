@@ -69,7 +69,9 @@ def horizons_section(con: duckdb.DuckDBPyConnection) -> Section:
         Paragraph(
             "Share of every referral whose case reached each stage within the given number "
             "of days of the referral, in percent, with its 95% interval for these referrals. "
-            "A weighted Kaplan-Meier estimate: each referral is followed until the study's "
+            "A weighted Kaplan-Meier estimate over the audit-calibrated link probabilities "
+            "(a clerical review corrects the fixed-window table only): each referral is "
+            "followed until the study's "
             "end date, so referrals followed for less than a horizon still count up to "
             "their end. The missed-link correction is carried from the fixed window to "
             "every horizon, assuming the links the model misses convert on the same "

@@ -4,7 +4,8 @@
 known inclusion probabilities and writes the reviewer's file; ``import_labels`` validates
 and stores the decisions; ``review_error_rates`` and ``review_conversion_rates`` turn them
 into design-weighted false- and missed-link rates and corrected conversion rates;
-``simulate_review`` answers a sheet from the truth (synthetic studies only);
+``simulate_review`` answers a sheet from the truth (synthetic studies only) and
+``simulated_review`` does a whole review that way (what the simulation's review sweep uses);
 ``write_review_page`` renders the sheet as an offline HTML page.
 """
 
@@ -21,6 +22,7 @@ _EXPORTS = {
     "plan_review": "linkage.review.planning",
     "publish_review_rates": "linkage.review.estimates",
     "simulate_review": "linkage.review.reviewer",
+    "simulated_review": "linkage.review.reviewer",
     "write_review_page": "linkage.review.page",
 }
 __all__ = sorted(_EXPORTS)

@@ -39,8 +39,22 @@ STAGES = ("investigation", "arrest", "charge", "conviction")
 Z95 = 1.959963984540054
 
 
+def variance_floor(n_reviewed: float, members: np.ndarray, n_pop: np.ndarray) -> np.ndarray:
+    """The least within-stratum variance of a 0/1-scale variable when the review holds
+    ``n_reviewed`` referrals in all: that of a share seen as 0 of them (Jeffreys, p = 0.5 /
+    (n + 1)), times the domain's share of each stratum (``members`` of ``n_pop``).
+
+    Example:
+        >>> variance_floor(499.0, np.array([50.0]), np.array([100.0])).round(6)
+        array([0.0005])
+    """
+    p0 = 0.5 / (float(n_reviewed) + 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n_pop > 0, p0 * (1 - p0) * members / n_pop, 0.0)
+
+
 @dataclass(frozen=True)
-class _Design:
+class ReviewDesign:
     """The frame as arrays: stratum index per referral, N_h, and the resolved sample."""
 
     stratum: np.ndarray
@@ -50,18 +64,26 @@ class _Design:
 
     def total(self, z: np.ndarray, domain: np.ndarray) -> tuple[float, float, bool]:
         """HT total of ``z`` over the domain, its variance, and whether the domain was
-        reviewed in full (no sampling error)."""
+        reviewed in full (no sampling error).
+
+        ``z`` is on the scale of a 0/1 indicator (an error, a stage reached, or such a
+        difference). A stratum whose reviews show no variation - no error, no conversion
+        among a few dozen - would claim no sampling error where its unreviewed referrals
+        may still hold some; its within-stratum variance is at least that of a share seen
+        as 0 of the whole review (``variance_floor``)."""
         used = self.resolved & domain
         k = len(self.n_pop)
         zs = np.where(used, z, 0.0)
         r = self.r_h.astype(float)
         s1 = np.bincount(self.stratum, weights=zs * self.resolved, minlength=k)
         s2 = np.bincount(self.stratum, weights=zs**2 * self.resolved, minlength=k)
+        members = np.bincount(self.stratum, weights=domain.astype(float), minlength=k)
         with np.errstate(divide="ignore", invalid="ignore"):
             weight = np.where(r > 0, self.n_pop / r, 0.0)
             var_h = np.where(r > 1, (s2 - s1**2 / r) / (r - 1), 0.0)
+            var_h = np.maximum(var_h, variance_floor(r.sum(), members, self.n_pop))
             v = np.where(r > 0, self.n_pop**2 * (1 - r / self.n_pop) * var_h / r, 0.0)
-        in_domain = np.bincount(self.stratum, weights=domain.astype(float), minlength=k) > 0
+        in_domain = members > 0
         census = bool(np.all((self.r_h == self.n_pop) | ~in_domain))
         return float((weight * s1).sum()), float(max(v.sum(), 0.0)), census
 
@@ -85,8 +107,10 @@ def end_date(con: duckdb.DuckDBPyConnection) -> dt.date:
     return row
 
 
-def _outcomes(con: duckdb.DuckDBPyConnection, follow_up_days: int,
-              end: dt.date | None) -> dict[str, np.ndarray]:
+def review_outcomes(con: duckdb.DuckDBPyConnection, follow_up_days: int,
+                    end: dt.date | None) -> dict[str, np.ndarray]:
+    """One entry per frame referral (by referral_id): stratum, verdict, and the stages its
+    link and its true case reached under the censoring rule (``review_outcomes.sql``)."""
     if not table_exists(con, "review_labels"):
         raise ConfigError("the study database holds no review labels: run `linkage review "
                           "import` first")
@@ -95,13 +119,14 @@ def _outcomes(con: duckdb.DuckDBPyConnection, follow_up_days: int,
     return con.sql("select * from review_outcomes order by referral_id").fetchnumpy()
 
 
-def _design(o: dict[str, np.ndarray]) -> _Design:
+def review_design(o: dict[str, np.ndarray]) -> ReviewDesign:
+    """The stratified design of ``review_outcomes`` (strata: offense type x band)."""
     keys = np.char.add(np.char.add(o["offense_type"].astype(str), "\x1f"),
                        o["band"].astype(str))
     _, stratum = np.unique(keys, return_inverse=True)
     resolved = o["sampled"] & o["resolved"]
     k = stratum.max() + 1 if len(stratum) else 0
-    return _Design(stratum, np.bincount(stratum, minlength=k).astype(float), resolved,
+    return ReviewDesign(stratum, np.bincount(stratum, minlength=k).astype(float), resolved,
                    np.bincount(stratum, weights=resolved.astype(float), minlength=k))
 
 
@@ -148,8 +173,8 @@ def review_error_rates(con: duckdb.DuckDBPyConnection, *, publish: bool = False)
     """
     import pandas as pd
 
-    o = _outcomes(con, 0, None)  # the error rates need no censoring
-    d = _design(o)
+    o = review_outcomes(con, 0, None)  # the error rates need no censoring
+    d = review_design(o)
     linked, has_true, correct = o["is_linked"], o["has_true_case"], o["link_correct"]
     unsure = o["sampled"] & ~o["resolved"]
     rows = []
@@ -163,8 +188,9 @@ def review_error_rates(con: duckdb.DuckDBPyConnection, *, publish: bool = False)
         x_hat, _, _ = d.total(has_true.astype(float), dom)
         y_hat, _, census = d.total(missed, dom)
         r = y_hat / x_hat if x_hat else math.nan
-        z = (missed - (0 if math.isnan(r) else r) * has_true) / x_hat if x_hat else missed
-        _, v_r, _ = d.total(z, dom)
+        z = missed - (0 if math.isnan(r) else r) * has_true  # linearised, on a 0/1 scale
+        _, v_z, _ = d.total(z, dom)
+        v_r = v_z / x_hat**2 if x_hat else v_z
         rows.append(_row(name, "missed_link", r, v_r, census, x_hat, d, dom & has_true,
                          has_true & ~correct, unsure & dom))
     frame = pd.DataFrame(rows)
@@ -175,7 +201,7 @@ def review_error_rates(con: duckdb.DuckDBPyConnection, *, publish: bool = False)
 
 
 def _row(name: str, rate: str, p: float, v: float, census: bool, n_population: float,
-         d: _Design, units: np.ndarray, errors: np.ndarray, unsure: np.ndarray) -> dict:
+         d: ReviewDesign, units: np.ndarray, errors: np.ndarray, unsure: np.ndarray) -> dict:
     n_units = int((d.resolved & units).sum())
     low, high = _rate_ci(p, v, census, d.kish(units))
     return {"offense_type": name, "rate": rate, "estimate": p, "ci_low": low,
@@ -184,7 +210,7 @@ def _row(name: str, rate: str, p: float, v: float, census: bool, n_population: f
             "n_unsure": int(unsure.sum()), "method": "review"}
 
 
-def _corrected_ci(p: float, v: float, census: bool, n_kish: float) -> tuple[float, float]:
+def corrected_ci(p: float, v: float, census: bool, n_kish: float) -> tuple[float, float]:
     """Normal interval of a corrected rate; where no reviewed referral differed from its
     link (zero variance without a census) the half-width is the Wilson upper bound of a
     share of differing referrals observed as 0 at the effective sample size."""
@@ -214,8 +240,8 @@ def review_conversion_rates(con: duckdb.DuckDBPyConnection, *, follow_up_days: i
     """
     import pandas as pd
 
-    o = _outcomes(con, follow_up_days, end)
-    d = _design(o)
+    o = review_outcomes(con, follow_up_days, end)
+    d = review_design(o)
     eligible = o["eligible"]
     rows = []
     for name, dom in _domains(o):
@@ -227,7 +253,7 @@ def review_conversion_rates(con: duckdb.DuckDBPyConnection, *, follow_up_days: i
             correction, v, census = d.total(diff, dom_e)
             linked = float(link.sum()) / n if n else math.nan
             p = (float(link.sum()) + correction) / n if n else math.nan
-            low, high = _corrected_ci(p, v / n**2 if n else math.nan, census, d.kish(dom_e))
+            low, high = corrected_ci(p, v / n**2 if n else math.nan, census, d.kish(dom_e))
             rows.append({"offense_type": name, "stage": stage, "stage_order": order,
                          "n_referrals": int(n), "n_reviewed": int((d.resolved & dom_e).sum()),
                          "linked_estimate": linked, "estimate": p, "ci_low": low,

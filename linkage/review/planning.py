@@ -21,7 +21,14 @@ import duckdb
 import numpy as np
 
 from linkage.review import design
-from linkage.review.estimates import STAGES, Z95, _design, _domains, _outcomes
+from linkage.review.estimates import (
+    STAGES,
+    Z95,
+    _domains,
+    review_design,
+    review_outcomes,
+    variance_floor,
+)
 
 
 def _stratum_variances(z: np.ndarray, d, offense_of_stratum: np.ndarray) -> np.ndarray:
@@ -50,8 +57,8 @@ def plan_review(con: duckdb.DuckDBPyConnection, *, sizes: Sequence[int] = (
     """
     import pandas as pd
 
-    o = _outcomes(con, follow_up_days, end)
-    d = _design(o)
+    o = review_outcomes(con, follow_up_days, end)
+    d = review_design(o)
     offense = o["offense_type"].astype(str)
     first = np.zeros(len(d.n_pop), dtype=int)
     first[d.stratum[::-1]] = np.arange(len(offense))[::-1]  # one member per stratum
@@ -70,7 +77,10 @@ def plan_review(con: duckdb.DuckDBPyConnection, *, sizes: Sequence[int] = (
             n_dom = float(dom_e.sum())
             for stage in STAGES:
                 z = (o[f"true_{stage}"].astype(float) - o[f"link_{stage}"]) * dom_e
-                s2 = _stratum_variances(z, d, offense_h)
+                members = np.bincount(d.stratum, weights=dom_e.astype(float),
+                                      minlength=len(d.n_pop))
+                s2 = np.maximum(_stratum_variances(z, d, offense_h),
+                                variance_floor(n_h.sum(), members, d.n_pop))
                 with np.errstate(divide="ignore", invalid="ignore"):
                     v = np.where(n_h > 0, d.n_pop**2 * (1 - n_h / d.n_pop) * s2 / n_h, 0.0)
                 half = Z95 * float(np.sqrt(v.sum())) / n_dom if n_dom else float("nan")

@@ -24,6 +24,8 @@ from linkage.db import table_exists
 from linkage.errors import ConfigError
 from linkage.outputs import atomic_write_text
 from linkage.review.columns import identifier_columns
+from linkage.review.labels import import_labels
+from linkage.review.sample import draw_sample
 
 
 def simulate_review(con: duckdb.DuckDBPyConnection, sheet: str | Path, out: str | Path, *,
@@ -59,6 +61,24 @@ def simulate_review(con: duckdb.DuckDBPyConnection, sheet: str | Path, out: str 
     columns = [c for c in rows.columns if c not in ("true_case", "errs")]
     text = answered[columns].to_csv(index=False, lineterminator="\n")
     return atomic_write_text(out, text)
+
+
+def simulated_review(con: duckdb.DuckDBPyConnection, size: int, *, seed: int,
+                     error_rate: float = 0.0) -> None:
+    """A whole review of a synthetic study: draw ``size`` referrals, answer the sheet from
+    the truth, import the answers (replacing any earlier review). The files live in a
+    temporary folder, removed at once.
+
+    Example:
+        >>> simulated_review(con, 500, seed=1)  # doctest: +SKIP
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="linkage_review_") as tmp:
+        sheet, labels = Path(tmp) / "sheet.csv", Path(tmp) / "labels.csv"
+        draw_sample(con, size, sheet, seed=seed, warn=False)
+        simulate_review(con, sheet, labels, error_rate=error_rate, seed=seed)
+        import_labels(con, labels)
 
 
 def _answer(rows):  # pandas in, pandas out

@@ -49,11 +49,12 @@ def draw_sample(con: duckdb.DuckDBPyConnection, size: int, out: str | Path, *,
                 seed: int, band_edges: tuple[float, ...] = design.DEFAULT_BAND_EDGES,
                 max_candidates: int = DEFAULT_MAX_CANDIDATES,
                 min_per_stratum: int = design.DEFAULT_MIN_PER_STRATUM,
-                html: str | Path | None = None) -> ReviewSampleSummary:
+                html: str | Path | None = None, warn: bool = True) -> ReviewSampleSummary:
     """Draw a stratified sample of ``size`` referrals and write the reviewer's CSV ``out``.
 
     Replaces any earlier sample, and the labels and estimates of it. With ``html``, also
-    writes the offline review page there.
+    writes the offline review page there. ``warn`` False leaves out the warning that the
+    file holds identifiers (a simulated review's file, deleted once answered).
 
     Raises:
         ConfigError: the database has no linked study, or a bad size or band edges.
@@ -90,7 +91,8 @@ def draw_sample(con: duckdb.DuckDBPyConnection, size: int, out: str | Path, *,
     n_sampled = con.sql("select count(*) from review_sample").fetchall()[0][0]
     n_rows = con.sql("select count(*) from review_sheet").fetchall()[0][0]
     form = PSEUDO_FORM if pseudo else CLEAR_FORM
-    log.warning(WARNING.format(path=out, form=form, n=n_sampled))
+    if warn:
+        log.warning(WARNING.format(path=out, form=form, n=n_sampled))
     if html is not None:
         write_review_page(con, html, form=form)
     return ReviewSampleSummary(int(n_ref), n_sampled, n_strata, n_rows, pseudo, out)

@@ -16,6 +16,7 @@ from linkage.reporting.simulation import (
 )
 from linkage.simulate.matrix import MatrixResult, run_matrix
 from linkage.simulate.replicate import (
+    ReviewSweep,
     SimulationResult,
     lean_u_max_pairs,
     linked_replicate,
@@ -26,7 +27,7 @@ from linkage.simulate.replicate import (
     sweep,
 )
 
-__all__ = ["CELL_KEYS", "MatrixResult", "SimulationResult", "format_headline",
+__all__ = ["CELL_KEYS", "MatrixResult", "ReviewSweep", "SimulationResult", "format_headline",
            "format_summary", "format_sweep", "headline", "lean_u_max_pairs",
            "linked_replicate", "override_scenario", "run_matrix", "run_replicate",
            "score_replicate", "simulate", "summarise", "sweep"]

@@ -23,7 +23,7 @@ from linkage.errors import ConfigError
 from linkage.generation import load_scenario
 from linkage.outputs import atomic_write_text
 from linkage.reporting.matrix_html import write_matrix
-from linkage.simulate.replicate import locked, run_replicate
+from linkage.simulate.replicate import ReviewSweep, locked, run_replicate
 from linkage.workers import run_tasks
 
 __all__ = ["MatrixCallback", "MatrixResult", "run_matrix"]
@@ -51,11 +51,11 @@ class MatrixResult:
 
 def _replicate_task(task: tuple) -> tuple[pd.DataFrame, dict[str, float]]:
     """One matrix replicate (module level, so worker processes can run it)."""
-    source, name, scale, seed, n_boot, lean, i = task
+    source, name, scale, seed, n_boot, lean, review, i = task
     sc = load_scenario(source, scale=scale, seed=seed + i)
     t0, cpu0 = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="linkage_matrix_") as tmp:
-        rows = run_replicate(sc, tmp, n_boot=n_boot, seed=seed + i, lean=lean)
+        rows = run_replicate(sc, tmp, n_boot=n_boot, seed=seed + i, lean=lean, review=review)
     # CPU seconds too: on a shared machine they show the cost when wall time is queueing
     seconds = {"seconds": round(time.perf_counter() - t0, 3),
                "cpu_seconds": round(time.process_time() - cpu0, 3), **rows.attrs["seconds"]}
@@ -102,6 +102,7 @@ def run_matrix(
     jobs: int = 1,
     lean: bool = True,
     on_replicate: MatrixCallback | None = None,
+    review: ReviewSweep | None = None,
 ) -> MatrixResult:
     """Run ``replicates`` replicates in every world and write the stress matrix.
 
@@ -119,6 +120,8 @@ def run_matrix(
         out: the matrix folder.
         jobs: worker processes (each with one DuckDB thread); 1 runs here.
         on_replicate: progress callback (see ``MatrixCallback``).
+        review: simulated clerical reviews scored in every replicate (method
+            ``reviewed_<size>``; see ``score_replicate``).
 
     Example:
         >>> run_matrix(["default", "drift"], scale=0.002, replicates=2,
@@ -130,16 +133,19 @@ def run_matrix(
     named = _worlds(worlds, scale)
     with locked(folder):
         return _run_matrix(folder, named, scale, replicates, seed, n_boot, jobs, lean,
-                           on_replicate)
+                           on_replicate, review)
 
 
 def _run_matrix(folder: Path, named: dict[str, tuple[str, str]], scale: float,
                 replicates: int, seed: int, n_boot: int, jobs: int, lean: bool,
-                on_replicate: MatrixCallback | None) -> MatrixResult:
+                on_replicate: MatrixCallback | None,
+                review: ReviewSweep | None = None) -> MatrixResult:
     folder.mkdir(parents=True, exist_ok=True)
     params = {"scale": scale, "seed": seed, "n_boot": n_boot, "lean": lean}
+    if review is not None:  # recorded only when used: older folders resume unchanged
+        params |= {"review_sizes": list(review.sizes), "reviewer_error_rate": review.error_rate}
     _check_run(folder, params)
-    tasks = [(src, name, scale, seed, n_boot, lean, i) for i in range(replicates)
+    tasks = [(src, name, scale, seed, n_boot, lean, review, i) for i in range(replicates)
              for name, (src, _) in named.items() if not _rows_path(folder, name, i).exists()]
     header = not (folder / TIMINGS_FILE).exists()
     seconds: list[float] = []

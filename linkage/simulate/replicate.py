@@ -43,9 +43,10 @@ from linkage.outputs import output_lock
 from linkage.reporting.simulation import (
     summarise,
 )
+from linkage.review.reviewer import simulated_review
 
-__all__ = ["SimulationResult", "lean_u_max_pairs", "linked_replicate", "override_scenario",
-           "run_replicate", "score_replicate", "simulate", "sweep"]
+__all__ = ["ReviewSweep", "SimulationResult", "lean_u_max_pairs", "linked_replicate",
+           "override_scenario", "run_replicate", "score_replicate", "simulate", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +96,10 @@ class SimulationResult:
 
 def run_replicate(
     scenario: Scenario, workdir: str | Path, *, n_boot: int = 100, seed: int = DEFAULT_SEED,
-    lean: bool = True,
+    lean: bool = True, review: ReviewSweep | None = None,
 ) -> pd.DataFrame:
     """One replicate (generate, load, link, estimate, truth) as scored rows; each step's
-    seconds in ``.attrs["seconds"]``.
+    seconds in ``.attrs["seconds"]``; ``review`` as for ``score_replicate``.
 
     A lean replicate computes only what is scored: the tips never referred are not
     generated (nothing but the tip funnel reads them), the study database stays in
@@ -116,7 +117,7 @@ def run_replicate(
     con = linked_replicate(scenario, workdir, seed=seed, lean=lean, seconds=seconds)
     try:
         rows = score_replicate(con, scenario, n_boot=n_boot, seed=seed, lean=lean,
-                               seconds=seconds)
+                               seconds=seconds, review=review)
     finally:
         con.close()
     rows.attrs["seconds"] = seconds
@@ -164,26 +165,63 @@ def linked_replicate(
 def score_replicate(
     con: duckdb.DuckDBPyConnection, scenario: Scenario, *, n_boot: int = 100,
     seed: int = DEFAULT_SEED, lean: bool = True, seconds: dict[str, float] | None = None,
+    review: ReviewSweep | None = None,
 ) -> pd.DataFrame:
     """The second half of ``run_replicate``: estimate on a linked study (unsuppressed) and
     join every method's rates to the truth. ``run_replicate`` is ``linked_replicate`` then
-    this; ``benchmarks/matrix_cache.py`` calls it on kept links."""
+    this; ``benchmarks/matrix_cache.py`` calls it on kept links. With ``review``, then
+    for each review size a simulated review and the ``reviewed`` estimator's rows, as
+    method ``reviewed_<size>`` (``review_size`` says the size; 0 on the other rows)."""
     seconds = {} if seconds is None else seconds
     t0 = time.perf_counter()
-    options = {"dimensions": ("offense_type",), "companions": False} if lean else {}
-    summary = estimate(con, seed=seed, n_boot=n_boot, suppress_below=0, min_denominator=0,
-                       comparisons=False, end_date=scenario.study.end_date, **options)
+    summary = _estimate(con, scenario, n_boot, seed, lean)
     t0 = _lap(seconds, "estimate", t0)
     truth_comparison(con, summary.follow_up_days, publish=False)
     truth = con.table("truth_cells").df()
+    rows = _scored(con, truth).assign(review_size=0)
+    rows.attrs["horizons"] = horizon_scores(con)
+    t0 = _lap(seconds, "truth", t0)
+    if review is not None:
+        frames = [rows]
+        for size in review.sizes:  # review sizes, a handful
+            simulated_review(con, size, seed=seed, error_rate=review.error_rate)
+            # only the reviewed rows are kept: the others' intervals need no redraw
+            _estimate(con, scenario, 1, seed, lean, primary="reviewed")
+            got = _scored(con, truth)
+            frames.append(got[got.method == "reviewed"].assign(
+                method=f"reviewed_{size}", review_size=size))
+        rows = pd.concat(frames, ignore_index=True).pipe(_keep_attrs, rows.attrs)
+        _lap(seconds, "review", t0)
+    return rows
+
+
+@dataclass(frozen=True)
+class ReviewSweep:
+    """Simulated clerical reviews scored in every replicate: their sizes (referrals) and
+    the simulated reviewer's error rate."""
+
+    sizes: tuple[int, ...]
+    error_rate: float = 0.0
+
+
+def _estimate(con: duckdb.DuckDBPyConnection, scenario: Scenario, n_boot: int, seed: int,
+              lean: bool, **kw: object):
+    options = {"dimensions": ("offense_type",), "companions": False} if lean else {}
+    return estimate(con, seed=seed, n_boot=n_boot, suppress_below=0, min_denominator=0,
+                    comparisons=False, end_date=scenario.study.end_date, **options, **kw)
+
+
+def _scored(con: duckdb.DuckDBPyConnection, truth: pd.DataFrame) -> pd.DataFrame:
     est = con.sql(
         "select method, offense_type, stage, rate_kind, n_referrals, estimate, ci_low,"
         " ci_high, bound_low, bound_high from conversion_rates"
     ).df()
-    rows = est.merge(truth, on=["offense_type", "stage", "rate_kind"], how="left")
-    rows.attrs["horizons"] = horizon_scores(con)
-    _lap(seconds, "truth", t0)
-    return rows
+    return est.merge(truth, on=["offense_type", "stage", "rate_kind"], how="left")
+
+
+def _keep_attrs(frame: pd.DataFrame, attrs: dict) -> pd.DataFrame:
+    frame.attrs.update(attrs)
+    return frame
 
 
 REPLICATES_FILE = "replicates.csv"
