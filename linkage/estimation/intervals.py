@@ -66,16 +66,7 @@ def method_table(
     sims = _simulate_counts(inputs, dims, draw, n_boot, rng) if draw else None
     total = np.asarray(point.total(), dtype=float)[eligible]
     for d, dim in enumerate(dims):
-        counts = dim.aggregate(total)
-        rows = rate_rows(counts, dim.den, dim.name, dim.labels)
-        df = pd.DataFrame([r.__dict__ for r in rows]).rename(columns={"kind": "rate_kind"})
-        df["n_referrals"] = np.repeat(dim.den, RATES_PER_STRATUM).astype(np.int64)
-        # An additive correction (the primary's) can push a tiny cell past a bound; a
-        # rate is a share of referrals, so counts stay within [0, denominator].
-        df["numerator"] = df.numerator.clip(lower=0.0).where(
-            df.numerator <= df.denominator, df.denominator)
-        df["estimate"] = np.where(df.denominator > 0, df.numerator / df.denominator.where(
-            df.denominator > 0, 1), np.nan)
+        df = rate_frame(dim.aggregate(total), dim.den, dim.name, dim.labels)
         if sims is None:
             lo, hi = _wilson(df.numerator.to_numpy(), df.denominator.to_numpy())
         else:
@@ -86,6 +77,22 @@ def method_table(
         df["method"] = method
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+def rate_frame(counts: np.ndarray, den: np.ndarray, dimension: str,
+               labels: list[str]) -> pd.DataFrame:
+    """``rate_rows`` of stage counts (strata + ALL, 4) as a frame with ``n_referrals``
+    and the estimate; numerators kept within [0, denominator]."""
+    rows = rate_rows(counts, den, dimension, labels)
+    df = pd.DataFrame([r.__dict__ for r in rows]).rename(columns={"kind": "rate_kind"})
+    df["n_referrals"] = np.repeat(den, RATES_PER_STRATUM).astype(np.int64)
+    # An additive correction (the primary's) can push a tiny cell past a bound; a
+    # rate is a share of referrals, so counts stay within [0, denominator].
+    df["numerator"] = df.numerator.clip(lower=0.0).where(
+        df.numerator <= df.denominator, df.denominator)
+    df["estimate"] = np.where(df.denominator > 0, df.numerator / df.denominator.where(
+        df.denominator > 0, 1), np.nan)
+    return df
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import pandas as pd
 
 from linkage.errors import ConfigError
 from linkage.estimation import rates as rt
-from linkage.estimation.intervals import Draw
+from linkage.estimation.intervals import Draw, rate_frame
 from linkage.review.estimates import ReviewDesign, corrected_ci, review_design, review_outcomes
 from linkage.review.labels import has_labels
 
@@ -104,13 +104,7 @@ def reviewed_table(inputs: rt.RateInputs, prediction: Draw, review: tuple[Review
         counts = np.array([c[0] for c in cells])
         den = np.array([float((eligible & (codes == g)).sum()) for g in range(len(labels))]
                        + [float(eligible.sum())])
-        rows = rt.rate_rows(counts, den, dim, labels)
-        df = pd.DataFrame([r.__dict__ for r in rows]).rename(columns={"kind": "rate_kind"})
-        df["n_referrals"] = np.repeat(den, rt.RATES_PER_STRATUM).astype(np.int64)
-        df["numerator"] = df.numerator.clip(lower=0.0).where(
-            df.numerator <= df.denominator, df.denominator)
-        df["estimate"] = np.where(df.denominator > 0, df.numerator / df.denominator.where(
-            df.denominator > 0, 1), np.nan)
+        df = rate_frame(counts, den, dim, labels)
         est, per = df["estimate"].to_numpy(), rt.RATES_PER_STRATUM
         lo, hi = np.empty(len(est)), np.empty(len(est))
         for i, (_, var, kish, census) in enumerate(cells):  # strata x 7 rates
