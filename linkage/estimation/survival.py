@@ -151,16 +151,25 @@ class HorizonGrid:
         """(offense types + ALL, 4 stages, horizons) cumulative rates under ``weights``
         (per pair, P(the pair is the referral's link)), times ``window`` (offense types +
         ALL, 4) if given; clipped to [0, 1] and monotone down the funnel."""
-        n, n_days, kept = len(self.labels), self.n_days, self.ref_code >= 0
+        n, n_days = len(self.labels), self.n_days
         out = np.zeros((n + 1, len(self.hit_pairs), len(self.horizons)))
+        kept = self.ref_code >= 0
         cens_bin = self.ref_code[kept] * n_days + self.ref_day[kept]
+        # all mass is censored at the referral's follow-up except what has an event
+        everyone = np.bincount(cens_bin, minlength=n * n_days).astype(float)
         for k, (p, day) in enumerate(zip(self.hit_pairs, self.hit_day, strict=True)):
             w, ref = weights[p], self.pair_ref[p]
-            rest = 1.0 - np.bincount(ref, weights=w, minlength=len(self.ref_code))
             ev = np.bincount(self.ref_code[ref] * n_days + day, weights=w,
                              minlength=n * n_days).reshape(n, n_days)
-            ce = np.bincount(cens_bin, weights=np.clip(rest[kept], 0.0, None),
-                             minlength=n * n_days).reshape(n, n_days)
+            # a referral's events can add up past 1 only by rounding: clip as before
+            taken = np.bincount(ref, weights=w, minlength=len(self.ref_code))
+            over = np.flatnonzero(taken > 1.0)
+            gone = np.bincount(self.ref_code[ref] * n_days + self.ref_day[ref], weights=w,
+                               minlength=n * n_days)
+            if len(over):
+                gone -= np.bincount(self.ref_code[over] * n_days + self.ref_day[over],
+                                    weights=taken[over] - 1.0, minlength=n * n_days)
+            ce = (everyone - gone).reshape(n, n_days)
             out[:, k] = km_on_days(np.vstack([ev, ev.sum(axis=0)]),
                                    np.vstack([ce, ce.sum(axis=0)]), self.horizons)
         if window is not None:
@@ -230,11 +239,27 @@ class HorizonDraws:
     handed to the primary's interval loop, so the refits are shared, not repeated)."""
 
     def __init__(self, inputs: rt.RateInputs, grid: HorizonGrid, rng: np.random.Generator):
-        self.inputs, self.grid, self.rng = inputs, grid, rng
+        self.grid, self.rng = grid, rng
+        # window_ratio's sums as one bincount per replicate: bin offense x stage, the
+        # ineligible referrals in a row of their own that is dropped
+        codes, labels = rt.strata_codes(inputs.referrals, "offense_type")
+        self.n_strata, n_stages = len(labels), inputs.stages.shape[1]
+        row = np.where(inputs.eligible, codes, self.n_strata)
+        self.bins = (row[:, None] * n_stages + np.arange(n_stages)).ravel()
         self.draws: list[np.ndarray] = []
 
+    def _sums(self, values: np.ndarray) -> np.ndarray:
+        """(offense types + ALL, 4) sums over the eligible referrals."""
+        k = self.n_strata
+        flat = np.bincount(self.bins, weights=values.ravel(), minlength=(k + 1) * 4)
+        per = flat.reshape(k + 1, -1)[:k]
+        return np.vstack([per, per.sum(axis=0)])
+
     def add(self, weights: np.ndarray, draw: Draw) -> None:
-        ratio = window_ratio(self.inputs, draw.pi, draw.extra)
+        cap = self._sums(draw.pi)
+        tot = cap if draw.extra is None else self._sums(draw.total())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(cap > 0, np.clip(tot, 0.0, None) / np.where(cap > 0, cap, 1), 1.0)
         self.draws.append(self.grid.curves(self.grid.impute(weights, self.rng), ratio))
 
     def interval(self) -> tuple[np.ndarray, np.ndarray] | None:
