@@ -12,8 +12,8 @@ it is in, so "peak GB" per stage is the largest resident set seen while that sta
     python benchmarks/bench_scale.py --scales 0.002 --backend spark   # needs the [spark] extra
     python benchmarks/bench_scale.py --json bench_out/scale.json      # also save the figures
 
-Targets (issue 7, 2 cores / 24 GB): the full national year (``--scales 1.0``: 20.5M tips,
-about 820k referrals and 250k case records) end to end in <= 10 min and <= 8 GB peak.
+Targets (2 cores / 24 GB): the full national year (``--scales 1.0``: 20.5M tips,
+about 820k referrals and 250k case records) end to end in <= 150 s and <= 4 GB peak.
 Timings depend on what else the machine runs: benchmark on a quiet machine.
 """
 

@@ -40,6 +40,7 @@ from linkage.generation import load_scenario
 from linkage.generation.scenario import available_scenarios
 from linkage.ingest import build_staging
 from linkage.reporting.matrix_html import write_matrix
+from linkage.reporting.trust import study_features
 from linkage.simulate import ReviewSweep, linked_replicate, run_replicate, score_replicate
 from linkage.workers import run_tasks
 
@@ -116,10 +117,12 @@ def _estimate_task(task: tuple) -> tuple[pd.DataFrame, dict]:
             build_staging(con)
         rows = score_replicate(con, sc, n_boot=n_boot, seed=seed + i, lean=True,
                                seconds=seconds, review=review)
+        features = study_features(con)  # what the report compares a study with
     finally:
         con.close()
     out = rows.assign(world=sc.name, replicate=i, seed=seed + i)
     out.attrs["horizons"] = rows.attrs.get("horizons")
+    out.attrs["features"] = features
     return out, seconds
 
 
@@ -167,6 +170,9 @@ def cmd_estimate(args) -> None:
             h_path = out / "horizons" / task[0] / f"{task[3]:05d}.csv"
             h_path.parent.mkdir(parents=True, exist_ok=True)
             horizons.assign(world=task[0], replicate=task[3]).to_csv(h_path, index=False)
+        f_path = out / "features" / task[0] / f"{task[3]:05d}.json"
+        f_path.parent.mkdir(parents=True, exist_ok=True)
+        f_path.write_text(json.dumps(rows.attrs["features"]))
         rows.to_csv(path.with_suffix(".tmp"), index=False)
         path.with_suffix(".tmp").replace(path)
         with (out / "timings.csv").open("a") as fh:
@@ -234,6 +240,71 @@ def cmd_summary(args) -> None:
             print(_md(c.round(2).reset_index()))
 
 
+def cmd_review(args) -> None:
+    """The review-size sweep: per world, method (calibrated, then reviewed_<size>) and
+    stage, bias (pp), coverage and mean interval width (pp) of the cumulative rates, for
+    ALL and over the offense-type cells with >= 1,000 referrals (Markdown)."""
+    from linkage.reporting.simulation import summarise
+
+    out = Path(args.out)
+    reps = pd.concat([pd.read_csv(f) for f in sorted((out / "replicates").glob("*/*.csv"))],
+                     ignore_index=True)
+    reps = reps[(reps.method == "calibrated") | reps.method.str.startswith("reviewed_")]
+    s = summarise(reps, by=("world",))
+    s = s[s.rate_kind == "cumulative"]
+    size = pd.to_numeric(s.method.str.extract(r"reviewed_(\d+)")[0]).fillna(0).astype(int)
+    s = s.assign(review_size=size, bias_pp=s.bias * 100, width_pp=s.mean_ci_width * 100)
+    cols = ["world", "review_size", "stage", "replicates", "bias_pp", "coverage", "width_pp"]
+    print("ALL offense types\n")
+    print(_md(s[s.offense_type == "ALL"].sort_values(["world", "stage", "review_size"])[cols]
+              .round(3)))
+    big = s[(s.offense_type != "ALL") & (s.n_referrals >= 1000)]
+    agg = big.groupby(["world", "review_size"]).agg(
+        cells=("bias", "size"), max_abs_bias_pp=("bias_pp", lambda b: b.abs().max()),
+        mean_coverage=("coverage", "mean"), min_coverage=("coverage", "min"))
+    print("\noffense-type cells with >= 1,000 referrals\n")
+    print(_md(agg.round(3).reset_index()))
+
+
+VALIDATED_METHODS = ("calibrated",)
+"""Methods whose measured bias and coverage the report shows (and every reviewed_<size>)."""
+
+
+def cmd_validation(args) -> None:
+    """Write the report's validation tables from matrix folders made by ``estimate``: per
+    world x method x cell the bias and coverage (``validation_cells.csv``) and per world
+    the mean study features of its replicates (``validation_worlds.csv``)."""
+    from linkage.reporting.simulation import summarise
+
+    reps, feats = [], []
+    for folder in (Path(f) for f in args.est.split(",")):
+        params = json.loads((Path(args.linked) / RUN_FILE).read_text())
+        for f in sorted((folder / "replicates").glob("*/*.csv")):
+            r = pd.read_csv(f)
+            keep = r.method.isin(VALIDATED_METHODS) | r.method.str.startswith("reviewed_")
+            reps.append(r[keep])
+        for f in sorted((folder / "features").glob("*/*.json")):
+            feats.append({"world": f.parent.name, "replicate": int(f.stem),
+                          **json.loads(f.read_text())})
+    rows = pd.concat(reps, ignore_index=True).drop_duplicates(
+        ["world", "replicate", "method", "offense_type", "stage", "rate_kind"])
+    cells = summarise(rows, by=("world",))[
+        ["world", "method", "offense_type", "stage", "rate_kind", "replicates",
+         "n_referrals", "bias", "coverage", "mean_ci_width"]].round(6)
+    g = pd.DataFrame(feats).drop_duplicates(["world", "replicate"]).drop(
+        columns="replicate").groupby("world")
+    # the mean locates a world; the 5-95% range of its replicates is how far it reaches
+    worlds = pd.concat([g.mean(), g.quantile(0.05).add_suffix("_p05"),
+                        g.quantile(0.95).add_suffix("_p95")], axis=1).round(6).reset_index()
+    worlds.insert(1, "scale", params["scale"])
+    worlds.insert(2, "replicates", cells.groupby("world").replicates.max().reindex(
+        worlds.world).to_numpy())
+    out = Path(args.to)
+    cells.to_csv(out / "validation_cells.csv", index=False)
+    worlds.to_csv(out / "validation_worlds.csv", index=False)
+    print(f"{len(cells)} cells, {len(worlds)} worlds written to {out}")
+
+
 def _primary_all(folder: Path) -> pd.DataFrame:
     files = sorted((folder / "replicates").glob("*/*.csv"))
     m = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
@@ -287,9 +358,16 @@ def main() -> None:
     cp = sub.add_parser("compare")
     cp.add_argument("--before", required=True)
     cp.add_argument("--out", required=True)
+    rv = sub.add_parser("review")
+    rv.add_argument("--out", required=True)
+    va = sub.add_parser("validation")
+    va.add_argument("--linked", required=True)
+    va.add_argument("--est", required=True, help="matrix folders, comma-separated")
+    va.add_argument("--to", default="linkage/data")
     args = ap.parse_args()
-    {"link": cmd_link, "estimate": cmd_estimate, "check": cmd_check,
-     "summary": cmd_summary, "compare": cmd_compare}[args.cmd](args)
+    {"review": cmd_review, "validation": cmd_validation, "link": cmd_link,
+     "estimate": cmd_estimate, "check": cmd_check, "summary": cmd_summary,
+     "compare": cmd_compare}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The bad-input matrix (issue 5's acceptance): one corrupted input per rule, through the
+"""The bad-input matrix: one corrupted input per rule, through the
 command line (`linkage load`, `linkage validate`, `linkage run --input`).
 
 Each row of ``MATRIX`` names a corruption, the exit code of each command and the one line

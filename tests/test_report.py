@@ -152,7 +152,8 @@ def test_html_and_markdown_have_the_same_sections(con, tmp_path: Path) -> None:
     html, md = _report(con, tmp_path)
     h2 = re.findall(r"<h2>(.*?)</h2>", html)
     assert h2 == re.findall(r"^## (.*)$", md, flags=re.M)
-    assert h2[:4] == ["Summary", "Study flow", "Conversion rates", "Time to event"]
+    assert h2[:5] == ["Summary", "Study flow", "Conversion rates", "How far to trust these numbers",
+                      "Time to event"]
     assert {"Estimators side by side", "Linkage quality", "Threshold sensitivity of the rates",
             "Rates by stratum", "Data quality", "Methods", "Scenario and run"} <= set(h2)
 

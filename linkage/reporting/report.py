@@ -28,7 +28,7 @@ import jinja2
 
 from linkage.db import connect, table_exists
 from linkage.errors import OutputError
-from linkage.reporting import rates_sections, study_sections, time_to_event
+from linkage.reporting import rates_sections, study_sections, time_to_event, trust
 from linkage.reporting.format import Section
 from linkage.resources import templates_dir
 from linkage.summaries import StudyManifest
@@ -51,6 +51,7 @@ def build_sections(con: duckdb.DuckDBPyConnection,
         study_sections.summary_section(con, quality),
         study_sections.flow_section(con, linkage),
         rates_sections.conversion_section(con),
+        trust.trust_section(con, manifest, rates_sections.primary_method(con)),
         time_to_event.horizons_section(con),
         rates_sections.estimators_section(con),
         study_sections.linkage_section(con),
