@@ -42,7 +42,7 @@ kwargs = {"backend": backend} if backend != "duckdb" else {}
 t0 = time.perf_counter()
 result = run_study(StudyConfig(scale=scale, seed=seed, out=Path(out), **kwargs), on_progress)
 wall = time.perf_counter() - t0
-m = result.manifest
+m = result.manifest.to_dict()
 ev = result.summaries.get("evaluation")
 print(json.dumps({
     "wall_s": wall,
