@@ -338,24 +338,3 @@ def test_reviewed_needs_labels_from_these_referrals(world, tmp_path):
                   "from raw_referrals limit 1")
     with pytest.raises(ConfigError, match="1 of this study's referrals are not in its frame"):
         _estimate(world)
-
-
-def test_the_rescaled_bootstrap_has_the_design_variance():
-    """Rao-Wu's rescaled bootstrap of the review sample: the variance of its replicates of
-    a total is the stratified design variance (with the finite-population correction)."""
-    from linkage.estimation.reviewed import N_BOOT, _bootstrap_counts
-
-    rng = np.random.default_rng(4)
-    n_pop = np.array([400.0, 90.0, 30.0])
-    stratum = np.repeat([0, 1, 2], n_pop.astype(int))
-    resolved = np.zeros(len(stratum), dtype=bool)
-    for h, r in enumerate((40, 30, 30)):  # the last stratum reviewed in full
-        resolved[rng.choice(np.flatnonzero(stratum == h), r, replace=False)] = True
-    d = ReviewDesign(stratum, n_pop, resolved,
-                     np.bincount(stratum, weights=resolved.astype(float)))
-    z = np.column_stack([rng.random(len(stratum)) < 0.3] * 4).astype(float)
-    boot = _bootstrap_counts(d, z, np.zeros(len(stratum), dtype=int), 1, rng)
-    assert boot.shape == (N_BOOT, 2, 4)
-    total, var, _ = d.total(z[:, 0], np.ones(len(stratum), dtype=bool))
-    assert boot[:, 1, 0].mean() == pytest.approx(total, rel=0.02)
-    assert boot[:, 1, 0].var() == pytest.approx(var, rel=0.2)

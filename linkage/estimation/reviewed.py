@@ -82,82 +82,15 @@ def _cells(design: ReviewDesign, resid: np.ndarray, m: np.ndarray,
     return counts, var, design.kish(dom), census
 
 
-N_BOOT = 400
-"""Rescaled-bootstrap replicates of the review sample behind each interval."""
-
-
-def _bootstrap_counts(design: ReviewDesign, resid: np.ndarray, codes: np.ndarray,
-                      n_strata: int, rng: np.random.Generator) -> np.ndarray:
-    """(N_BOOT, strata + 1, 4) bootstrap replicates of the review's correction per domain.
-
-    Rao and Wu's rescaled bootstrap (1988) of a stratified sample: in each review stratum
-    draw r_h - 1 of its r_h resolved referrals with replacement, and give referral i the
-    weight w_i (1 - l + l c_i r_h / (r_h - 1)), c_i its count and l = sqrt(1 - r_h / N_h);
-    its variance is the design variance, and its percentiles follow the skew of a total
-    made of a few heavily weighted residuals (a referral with no candidate that has a case
-    stands for N_h / r_h of them), which a normal interval does not.
-    """
-    units = np.flatnonzero(design.resolved)
-    h = design.stratum[units]
-    order = np.argsort(h, kind="stable")
-    units, h = units[order], h[order]
-    r = design.r_h[h].astype(float)
-    lam = np.sqrt(np.clip(1.0 - r / design.n_pop[h], 0.0, 1.0))
-    _, first, size = np.unique(h, return_index=True, return_counts=True)
-    # r_h - 1 draws in each stratum with two or more resolved referrals
-    n_slots = np.maximum(size - 1, 0)
-    slot_first = np.repeat(first, n_slots)
-    slot_size = np.repeat(size, n_slots)
-    one = r > 1  # a stratum with one resolved referral has no spread to resample
-    w = design.n_pop[h] / r
-    draws = np.empty((N_BOOT, len(units)))
-    for b in range(N_BOOT):  # replicates; each one vectorised draw over the sample
-        picks = slot_first + np.floor(rng.random(len(slot_first)) * slot_size).astype(np.int64)
-        c = np.bincount(picks, minlength=len(units)).astype(float)
-        draws[b] = w * np.where(one, 1 - lam + lam * c * r / np.maximum(r - 1, 1), 1.0)
-    member = np.zeros((len(units), n_strata + 1))
-    member[np.arange(len(units)), codes[units]] = 1.0
-    member[:, n_strata] = 1.0
-    member *= (codes[units] >= 0)[:, None]
-    return np.einsum("bu,uk,ug->bgk", draws, resid[units], member)
-
-
-def _bootstrap_interval(design: ReviewDesign, resid: np.ndarray, m: np.ndarray,
-                        eligible: np.ndarray, codes: np.ndarray, n_strata: int, den: np.ndarray,
-                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile 95% interval of every rate of one dimension, in ``rate_rows`` order."""
-    codes = np.where(eligible, codes, -1)
-    known = np.vstack([np.bincount(codes[eligible], weights=m[eligible, k], minlength=n_strata)
-                       for k in range(m.shape[1])]).T
-    known = np.vstack([known, m[eligible].sum(axis=0)])
-    counts = known[None] + _bootstrap_counts(design, resid, codes, n_strata, rng)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cum = counts / den[None, :, None]
-        cond = counts[:, :, 1:] / counts[:, :, :-1]
-    rates = np.concatenate([cum, cond], axis=2)  # (B, strata + 1, 7): rate_rows' order
-    empty = np.isnan(rates).all(axis=0)  # 0 / 0 in every replicate: no interval
-    filled = np.where(empty[None], 0.0, rates)
-    lo = np.where(empty, np.nan, np.nanquantile(filled, 0.025, axis=0)).ravel()
-    hi = np.where(empty, np.nan, np.nanquantile(filled, 0.975, axis=0)).ravel()
-    return np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
-
-
 def reviewed_table(inputs: rt.RateInputs, prediction: Draw, review: tuple[ReviewDesign,
-                   np.ndarray], dimensions: Sequence[str] = rt.STRATA,
-                   rng: np.random.Generator | None = None) -> pd.DataFrame:
+                   np.ndarray], dimensions: Sequence[str] = rt.STRATA) -> pd.DataFrame:
     """The ``reviewed`` method's rows in ``method_table``'s layout (every dimension).
-
-    Each interval is the union of the normal interval on the design variance (with its
-    floor) and, with ``rng``, the percentile interval of the rescaled bootstrap
-    (``_bootstrap_counts``): the first keeps a floor where the review saw no variation,
-    the second the skew of a few heavily weighted residuals.
 
     Args:
         inputs: the rate inputs.
         prediction: the primary's point estimate (its ``total()`` is m).
         review: ``reviewed_inputs``' design and true stages.
         dimensions: strata estimated.
-        rng: the bootstrap's random numbers (None = the normal interval only).
     """
     design, true = review
     eligible = inputs.eligible
@@ -178,10 +111,6 @@ def reviewed_table(inputs: rt.RateInputs, prediction: Draw, review: tuple[Review
             for j in range(per):
                 lo[i * per + j], hi[i * per + j] = corrected_ci(est[i * per + j], var[j],
                                                                 census, kish)
-        if rng is not None:
-            b_lo, b_hi = _bootstrap_interval(design, resid, m, eligible, codes, len(labels),
-                                             den, rng)
-            lo, hi = np.fmin(lo, b_lo), np.fmax(hi, b_hi)
         df["ci_low"], df["ci_high"] = np.fmin(lo, est), np.fmax(hi, est)
         df["method"] = METHOD
         frames.append(df)

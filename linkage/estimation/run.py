@@ -300,7 +300,7 @@ def _all_methods(con: duckdb.DuckDBPyConnection, inputs: rt.RateInputs, fit: Cal
                            dimensions=dimensions, **kw)
     if review is not None:
         table = pd.concat([table, reviewed_table(inputs, primary_draw(inputs, fit), review,
-                                                 dimensions, rng=rng)], ignore_index=True)
+                                                 dimensions)], ignore_index=True)
     return with_process_intervals(_reviewed_bounds(with_bounds(
         table, inputs, PRIMARY, sibling_share, rng, dimensions, share_range=share_range)))
 
