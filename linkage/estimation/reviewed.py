@@ -58,7 +58,7 @@ def reviewed_inputs(con: duckdb.DuckDBPyConnection, inputs: rt.RateInputs,
                           f"{int((pos < 0).sum()):,} of this study's referrals are not in its "
                           "frame; draw and import a new review sample")
     d = review_design(o)
-    design = ReviewDesign(d.stratum[pos], d.n_pop, d.resolved[pos], d.r_h)
+    design = ReviewDesign(d.stratum[pos], d.n_pop, d.resolved[pos], d.r_h, d.band)
     true = np.column_stack([o[f"true_{s}"][pos] for s in rt.STAGE_NAMES]).astype(float)
     return design, true
 

@@ -61,6 +61,7 @@ class ReviewDesign:
     n_pop: np.ndarray
     resolved: np.ndarray
     r_h: np.ndarray
+    band: np.ndarray | None = None  # each stratum's probability band (strata collapsed)
 
     def total(self, z: np.ndarray, domain: np.ndarray) -> tuple[float, float, bool]:
         """HT total of ``z`` over the domain, its variance, and whether the domain was
@@ -80,12 +81,44 @@ class ReviewDesign:
         members = np.bincount(self.stratum, weights=domain.astype(float), minlength=k)
         with np.errstate(divide="ignore", invalid="ignore"):
             weight = np.where(r > 0, self.n_pop / r, 0.0)
-            var_h = np.where(r > 1, (s2 - s1**2 / r) / (r - 1), 0.0)
-            var_h = np.maximum(var_h, variance_floor(r.sum(), members, self.n_pop))
+            ss = np.where(r > 1, s2 - s1**2 / r, 0.0)  # within-stratum sums of squares
+            var_h = np.maximum(np.where(r > 1, ss / (r - 1), 0.0),
+                               self._floor(ss, members, r.sum()))
             v = np.where(r > 0, self.n_pop**2 * (1 - r / self.n_pop) * var_h / r, 0.0)
         in_domain = members > 0
         census = bool(np.all((self.r_h == self.n_pop) | ~in_domain))
         return float((weight * s1).sum()), float(max(v.sum(), 0.0)), census
+
+    def floor(self, z: np.ndarray, domain: np.ndarray, n_reviewed: float) -> np.ndarray:
+        """Each stratum's least within-stratum variance of ``z`` over ``domain`` (see
+        ``total``) for a review of ``n_reviewed`` referrals (the planning projection)."""
+        used = self.resolved & domain
+        zs = np.where(used, z, 0.0)
+        k, r = len(self.n_pop), self.r_h.astype(float)
+        s1 = np.bincount(self.stratum, weights=zs, minlength=k)
+        s2 = np.bincount(self.stratum, weights=zs**2, minlength=k)
+        members = np.bincount(self.stratum, weights=domain.astype(float), minlength=k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ss = np.where(r > 1, s2 - s1**2 / r, 0.0)
+        return self._floor(ss, members, n_reviewed)
+
+    def _floor(self, ss: np.ndarray, members: np.ndarray, n_reviewed: float) -> np.ndarray:
+        floor = variance_floor(n_reviewed, members, self.n_pop)
+        if self.band is not None:
+            floor = np.maximum(floor, self._band_floor(ss, self.r_h.astype(float), members))
+        return floor
+
+    def _band_floor(self, ss: np.ndarray, r: np.ndarray, members: np.ndarray) -> np.ndarray:
+        """Each stratum's floor from its band (collapsed strata): the pooled within-
+        stratum variance of the domain's strata in the band, at least that of a share seen
+        as 0 of the band's reviews. A band's rare errors (a false link among the near-
+        certain pairs) are seen in some of its strata and stand for all of them."""
+        band, k = self.band, int(self.band.max(initial=-1)) + 1
+        inside = members > 0
+        df = np.bincount(band, weights=np.maximum(r - 1, 0) * inside, minlength=k)
+        pooled = np.bincount(band, weights=ss * inside, minlength=k) / np.maximum(df, 1)
+        p0 = 0.5 / (np.bincount(band, weights=r * inside, minlength=k) + 1.0)
+        return np.maximum(pooled, p0 * (1 - p0))[band] * members / self.n_pop
 
     def kish(self, domain: np.ndarray) -> float:
         """Kish's effective sample size (sum w)^2 / sum w^2 of the domain's reviews."""
@@ -126,8 +159,12 @@ def review_design(o: dict[str, np.ndarray]) -> ReviewDesign:
     _, stratum = np.unique(keys, return_inverse=True)
     resolved = o["sampled"] & o["resolved"]
     k = stratum.max() + 1 if len(stratum) else 0
+    _, band_of_unit = np.unique(o["band"].astype(str), return_inverse=True)
+    band = np.zeros(k, dtype=np.int64)
+    band[stratum] = band_of_unit
     return ReviewDesign(stratum, np.bincount(stratum, minlength=k).astype(float), resolved,
-                   np.bincount(stratum, weights=resolved.astype(float), minlength=k))
+                        np.bincount(stratum, weights=resolved.astype(float), minlength=k),
+                        band)
 
 
 def _domains(o: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:

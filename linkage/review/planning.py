@@ -27,7 +27,6 @@ from linkage.review.estimates import (
     _domains,
     review_design,
     review_outcomes,
-    variance_floor,
 )
 
 
@@ -77,10 +76,8 @@ def plan_review(con: duckdb.DuckDBPyConnection, *, sizes: Sequence[int] = (
             n_dom = float(dom_e.sum())
             for stage in STAGES:
                 z = (o[f"true_{stage}"].astype(float) - o[f"link_{stage}"]) * dom_e
-                members = np.bincount(d.stratum, weights=dom_e.astype(float),
-                                      minlength=len(d.n_pop))
                 s2 = np.maximum(_stratum_variances(z, d, offense_h),
-                                variance_floor(n_h.sum(), members, d.n_pop))
+                                d.floor(z, dom_e, n_h.sum()))
                 with np.errstate(divide="ignore", invalid="ignore"):
                     v = np.where(n_h > 0, d.n_pop**2 * (1 - n_h / d.n_pop) * s2 / n_h, 0.0)
                 half = Z95 * float(np.sqrt(v.sum())) / n_dom if n_dom else float("nan")
