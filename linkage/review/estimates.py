@@ -71,7 +71,8 @@ class ReviewDesign:
         difference). A stratum whose reviews show no variation - no error, no conversion
         among a few dozen - would claim no sampling error where its unreviewed referrals
         may still hold some; its within-stratum variance is at least that of a share seen
-        as 0 of the whole review (``variance_floor``)."""
+        as 0 of the whole review (``variance_floor``) and, with ``band``, its band's pooled
+        variance (``_band_floor``)."""
         used = self.resolved & domain
         k = len(self.n_pop)
         zs = np.where(used, z, 0.0)
