@@ -262,6 +262,7 @@ def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
     from linkage.ingest import link_preflight, load_input, load_truth, quarantine_stage_dates
     from linkage.linking import evaluate, has_truth, link
     from linkage.quality import gate
+    from linkage.quality._gx import prewarm
 
     generated: dict[str, int] = {}
     source = Path(config.input) if config.input else tmp / "data"
@@ -271,6 +272,7 @@ def _stages(con: duckdb.DuckDBPyConnection, tmp: Path, config: StudyConfig,
             from linkage.generation import generate
 
             generated = generate(scenario, source, fmt="parquet").counts
+    prewarm()  # GX's import, behind the load
     with st.stage("load"):
         loaded = load_input(source, con, mapping=mapping)
         if scenario is None:  # a generated study was checked before it started

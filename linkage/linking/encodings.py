@@ -99,9 +99,29 @@ class Encoding:
         return self.name == "pseudonymised"
 
 
+def edits_within(left: str, right: str, k: int, *, exactly: bool = False) -> str:
+    """SQL: the Damerau-Levenshtein distance of two strings is at most ``k`` (``exactly``:
+    equal to ``k``), with two tests it implies first.
+
+    An edit changes the length by at most one, and a transposition is two Levenshtein
+    edits, so a pair within ``k`` differs in length by at most ``k`` and is within ``2k``
+    Levenshtein edits. Both tests are cheap, and DuckDB evaluates the distance only on
+    the pairs that pass them: a handful of the random pairs Splink's u estimate scores,
+    where Damerau-Levenshtein alone was most of the estimate's time (about 1.7 us a
+    pair, seven times Levenshtein's). The level is the same, so is every score.
+
+    Example:
+        >>> edits_within("a_l", "a_r", 1)
+        'abs(length(a_l) - length(a_r)) <= 1 and levenshtein(a_l, a_r) <= 2 and damerau_levenshtein(a_l, a_r) <= 1'
+    """  # noqa: E501
+    test = "=" if exactly else "<="
+    return (f"abs(length({left}) - length({right})) <= {k}"
+            f" and levenshtein({left}, {right}) <= {2 * k}"
+            f" and damerau_levenshtein({left}, {right}) {test} {k}")
+
+
 def _clear_first_name() -> list[Any]:
-    return [cll.DamerauLevenshteinLevel("first_name", 1).configure(
-                label_for_charts="within one edit"),
+    return [level(edits_within("first_name_l", "first_name_r", 1), "within one edit"),
             cll.JaroWinklerLevel("first_name", 0.88).configure(
                 label_for_charts="Jaro-Winkler >= 0.88")]
 
@@ -144,9 +164,9 @@ CLEAR = Encoding(
                       " + (day(dob_l) = day(dob_r))::int = 2"),
     phone_one_off="levenshtein(phone_l, phone_r) = 1",
     phone_differs="levenshtein(phone_l, phone_r) > 1",
-    surname_close="damerau_levenshtein(last_name_l, last_name_r) = 1",
+    surname_close=edits_within("last_name_l", "last_name_r", 1, exactly=True),
     surname_close_label="surname within one edit, place agrees",
-    handle_close="damerau_levenshtein({h}_{x}, full_name_{y}) <= 2",
+    handle_close=edits_within("{h}_{x}", "full_name_{y}", 2),
     handle_close_label="handle within 2 edits of other's full name",
     rule=lambda rule: rule,
 )

@@ -189,7 +189,7 @@ def link(
     model: LinkModel | None = None,
     backend: str = "duckdb",
     charts: bool = True,
-    memoise_sql: bool = False,
+    memoise_sql: bool = True,
 ) -> LinkSummary:
     """Link referrals to case outcomes and write ``scored_pairs`` and ``links``.
 
@@ -210,7 +210,8 @@ def link(
             (:mod:`linkage.linking.spark`; the model is retrained there from the same
             settings). Staging, the temporal step and ``links`` are DuckDB either way.
         charts: draw Splink's charts. memoise_sql: memoise Splink's exact-match detection
-            (same scores, a third less CPU; :mod:`linkage.linking._splink_sql_cache`).
+            (same scores, a third less CPU; :mod:`linkage.linking._splink_sql_cache`);
+            False builds Splink's SQL as Splink alone does.
 
     Returns:
         A ``LinkSummary`` with counts, the model, offline chart HTML and step timings.
@@ -327,7 +328,7 @@ class _SplinkRun:
 
 def _run_splink(con: duckdb.DuckDBPyConnection, spec: LinkModel, backend: str, timer: _Timer,
                 *, seed: int, u_max_pairs: float, em_max_pairs: float,
-                charts: bool = True, memoise_sql: bool = False) -> _SplinkRun:
+                charts: bool = True, memoise_sql: bool = True) -> _SplinkRun:
     """Train and score in Splink's own connection, write ``scored_pairs``, draw the charts."""
     memo = memoised_exact_match() if memoise_sql else contextlib.nullcontext()
     with memo, tempfile.TemporaryDirectory(prefix="linkage_splink_") as tmp:

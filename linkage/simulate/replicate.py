@@ -103,8 +103,7 @@ def run_replicate(
 
     A lean replicate computes only what is scored: the tips never referred are not
     generated (nothing but the tip funnel reads them), the study database stays in
-    memory, Splink draws no charts, samples ``lean_u_max_pairs`` pairs for u and builds its
-    SQL with memoised exact-match detection (the same SQL, a third less CPU), and the
+    memory, Splink draws no charts, samples ``lean_u_max_pairs`` pairs for u, and the
     estimators run over offense types only (``conversion_rates`` and the horizons). The
     offense-type rates then come from the same referrals, cases and random draws as in a
     full replicate (``lean=False``, as ``linkage run`` does it); only the u sample is
@@ -153,7 +152,7 @@ def linked_replicate(
         if lean:
             n_pairs = lean_u_max_pairs(row_count(con, "raw_referrals"),
                                        row_count(con, "raw_case_outcomes"))
-            options = {"charts": False, "u_max_pairs": n_pairs, "memoise_sql": True}
+            options = {"charts": False, "u_max_pairs": n_pairs}
         link(con, seed=seed, **options)
         _lap(seconds, "link", t0)
     except BaseException:
