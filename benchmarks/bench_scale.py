@@ -20,7 +20,9 @@ Timings depend on what else the machine runs: benchmark on a quiet machine.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -166,7 +168,34 @@ def format_tables(results: list[dict]) -> str:
         cells = " ".join(f"{pk[s]:>9.2f}" if s in pk else f"{'–':>9}" for s in STAGES)
         lines.append(f"{r['scale']:>6g} {cells} {r['peak_total_gb']:>7.2f}")
     lines.append("(total = the child's wall time, Python start-up and imports included)")
+    lines += growth_table(results)
     return "\n".join(lines)
+
+
+def growth_table(results: list[dict]) -> list[str]:
+    """Lines of the measured growth exponent b (cost ~ scale^b) per stage, candidate pairs
+    and scored pairs, between each pair of consecutive scales run (1 = linear)."""
+    runs = sorted(results, key=lambda r: r["scale"])
+    if len(runs) < 2:
+        return []
+    rows = [("candidate pairs", lambda r: r["counts"]["candidate_pairs"]),
+            ("scored pairs", lambda r: r["counts"]["scored_pairs"]),
+            *((stage, (lambda r, s=stage: r["stage_seconds"].get(s))) for stage in STAGES),
+            ("total", lambda r: r["process_wall_s"])]
+    spans = list(itertools.pairwise(runs))
+    labels = [f"{a['scale']:g}->{b['scale']:g}" for a, b in spans]
+    head = f"{'':>16} " + " ".join(f"{label:>11}" for label in labels)
+    lines = ["", "growth exponent b (cost ~ scale^b; 1 = linear) between consecutive scales",
+             head, "-" * len(head)]
+    for name, value in rows:
+        cells = []
+        for a, b in spans:
+            va, vb = value(a), value(b)
+            ok = va and vb and va > 0 and vb > 0
+            cells.append(f"{math.log(vb / va) / math.log(b['scale'] / a['scale']):>11.2f}"
+                         if ok else f"{'–':>11}")
+        lines.append(f"{name:>16} " + " ".join(cells))
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

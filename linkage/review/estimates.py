@@ -73,16 +73,10 @@ class ReviewDesign:
         may still hold some; its within-stratum variance is at least that of a share seen
         as 0 of the whole review (``variance_floor``) and, with ``band``, its band's pooled
         variance (``_band_floor``)."""
-        used = self.resolved & domain
-        k = len(self.n_pop)
-        zs = np.where(used, z, 0.0)
+        s1, ss, members = self._sums(z, domain)
         r = self.r_h.astype(float)
-        s1 = np.bincount(self.stratum, weights=zs * self.resolved, minlength=k)
-        s2 = np.bincount(self.stratum, weights=zs**2 * self.resolved, minlength=k)
-        members = np.bincount(self.stratum, weights=domain.astype(float), minlength=k)
         with np.errstate(divide="ignore", invalid="ignore"):
             weight = np.where(r > 0, self.n_pop / r, 0.0)
-            ss = np.where(r > 1, s2 - s1**2 / r, 0.0)  # within-stratum sums of squares
             var_h = np.maximum(np.where(r > 1, ss / (r - 1), 0.0),
                                self._floor(ss, members, r.sum()))
             v = np.where(r > 0, self.n_pop**2 * (1 - r / self.n_pop) * var_h / r, 0.0)
@@ -93,15 +87,20 @@ class ReviewDesign:
     def floor(self, z: np.ndarray, domain: np.ndarray, n_reviewed: float) -> np.ndarray:
         """Each stratum's least within-stratum variance of ``z`` over ``domain`` (see
         ``total``) for a review of ``n_reviewed`` referrals (the planning projection)."""
-        used = self.resolved & domain
-        zs = np.where(used, z, 0.0)
+        _, ss, members = self._sums(z, domain)
+        return self._floor(ss, members, n_reviewed)
+
+    def _sums(self, z: np.ndarray, domain: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per stratum: the sum of ``z`` over the domain's resolved reviews, their
+        within-stratum sum of squares, and the domain's members."""
+        zs = np.where(self.resolved & domain, z, 0.0)
         k, r = len(self.n_pop), self.r_h.astype(float)
         s1 = np.bincount(self.stratum, weights=zs, minlength=k)
         s2 = np.bincount(self.stratum, weights=zs**2, minlength=k)
         members = np.bincount(self.stratum, weights=domain.astype(float), minlength=k)
         with np.errstate(divide="ignore", invalid="ignore"):
             ss = np.where(r > 1, s2 - s1**2 / r, 0.0)
-        return self._floor(ss, members, n_reviewed)
+        return s1, ss, members
 
     def _floor(self, ss: np.ndarray, members: np.ndarray, n_reviewed: float) -> np.ndarray:
         floor = variance_floor(n_reviewed, members, self.n_pop)
