@@ -83,9 +83,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
                                "written; earlier outputs are unchanged", err=True)
                     sys.exit(128 + signum)
                 if _out_of_memory(exc):
-                    click.echo("error: out of memory: choose a smaller --scale, or give DuckDB "
-                               "a cap it can spill under (LINKAGE_MEMORY_LIMIT=4GB); nothing "
-                               "was written", err=True)
+                    click.echo("error: out of memory: choose a smaller --scale, or lower "
+                               "DuckDB's cap so it spills sooner (LINKAGE_MEMORY_LIMIT, default "
+                               "3GB); nothing was written", err=True)
                     sys.exit(ConfigError.exit_code)
                 if isinstance(exc, ToolkitError):
                     click.echo(f"error: {exc}", err=True)

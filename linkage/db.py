@@ -41,6 +41,15 @@ def quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+DEFAULT_MEMORY_LIMIT = "3GB"
+"""DuckDB's memory cap unless ``LINKAGE_MEMORY_LIMIT`` says otherwise. DuckDB's own default
+(80% of RAM) lets its buffer pool keep whatever it has read: loading a national year
+(20.5M tips) then peaked at 6.5 GB resident. Under a cap it spills to disk instead, and no
+stage got slower (the national year end to end: 457.6 s and 6.45 GB uncapped, 433.4 s and
+3.40 GB at 3 GB; ``benchmarks/bench_scale.py``). Raise it for data far beyond a national
+year on a large machine."""
+
+
 def connect(
     path: str | Path = ":memory:",
     *,
@@ -51,7 +60,7 @@ def connect(
     """Open a DuckDB database with the toolkit's settings.
 
     ``threads`` defaults to ``LINKAGE_THREADS`` or all cores; ``memory_limit`` to
-    ``LINKAGE_MEMORY_LIMIT`` or DuckDB's default (80% of RAM).
+    ``LINKAGE_MEMORY_LIMIT`` or ``DEFAULT_MEMORY_LIMIT``.
 
     Example:
         >>> con = connect()
@@ -62,9 +71,9 @@ def connect(
     threads = threads or _env_int("LINKAGE_THREADS")
     if threads:
         con.execute(f"set threads = {int(threads)}")
-    memory_limit = memory_limit or os.environ.get("LINKAGE_MEMORY_LIMIT")
-    if memory_limit:
-        con.execute(f"set memory_limit = {quote_literal(memory_limit)}")
+    memory_limit = (memory_limit or os.environ.get("LINKAGE_MEMORY_LIMIT")
+                    or DEFAULT_MEMORY_LIMIT)
+    con.execute(f"set memory_limit = {quote_literal(memory_limit)}")
     # Progress bars are ours (rich), not DuckDB's. Timestamps are UTC whatever the machine's
     # zone: a naive input timestamp is read as UTC and a timestamptz shown in UTC.
     con.execute("set enable_progress_bar = false")

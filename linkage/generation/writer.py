@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,10 +74,9 @@ def generate(
     start = time.perf_counter()
     with atomic_folder(out) as stage:
         (stage / "truth").mkdir()
-        # A file-backed work database with a memory cap spills instead of growing (national
-        # scale holds 20M tips); the cap can be raised with LINKAGE_MEMORY_LIMIT.
-        con = connect(stage / "work.duckdb",
-                      memory_limit=os.environ.get("LINKAGE_MEMORY_LIMIT") or "4GB")
+        # A file-backed work database under connect()'s memory cap spills instead of
+        # growing (national scale holds 20M tips)
+        con = connect(stage / "work.duckdb")
         with con:
             counts = StudyGenerator(scenario, con, progress,
                                     referred_tips_only=referred_tips_only).run()
