@@ -210,8 +210,7 @@ def link(
             (:mod:`linkage.linking.spark`; the model is retrained there from the same
             settings). Staging, the temporal step and ``links`` are DuckDB either way.
         charts: draw Splink's charts. memoise_sql: memoise Splink's exact-match detection
-            (same scores, a third less CPU; :mod:`linkage.linking._splink_sql_cache`);
-            False builds Splink's SQL as Splink alone does.
+            (same scores, less CPU; False: as Splink alone; ``_splink_sql_cache``).
 
     Returns:
         A ``LinkSummary`` with counts, the model, offline chart HTML and step timings.
