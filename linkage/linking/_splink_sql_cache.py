@@ -14,7 +14,8 @@ puts Splink's own back afterwards; the SQL Splink generates, hence every score, 
 Every linkage uses it (``link(memoise_sql=False)`` turns it off): it takes about 1.5 s
 off the 5 s a 12,000-referral study spends training. Upstream: no issue for it as of
 Splink 5.0.0; that SQL generation costs more than its execution is a maintainer's
-measurement in moj-analytical-services/splink#2426. The properties are private, hence this module.
+measurement in moj-analytical-services/splink#2426. The properties are private, hence
+this module.
 
 Example:
     >>> with memoised_exact_match():

@@ -1,6 +1,7 @@
 """great-expectations set up once per process: imported lazily, quiet and offline.
 
-GX takes about 3 s to import, so it is imported only when a suite is first loaded. Before
+GX takes about 3 s to import, so it is imported only when a suite is first loaded (a study
+starts that import in a background thread behind its load: ``prewarm``). Before
 the import ``GX_ANALYTICS_ENABLED`` is set to ``False`` (1.24 has no analytics code, but
 its docs name the switch, so a future release that reads it stays silent too); the context
 is ephemeral (no files), with no Data Docs site and no progress bars, and GX's loggers are
@@ -27,6 +28,13 @@ def _import_gx() -> None:
     import great_expectations  # noqa: F401
 
 
+def _import_quietly() -> None:
+    try:
+        _import_gx()
+    except BaseException:  # noqa: BLE001 - gx() imports again and reports the error
+        return
+
+
 def prewarm() -> None:
     """Start importing GX in a background thread, once per process.
 
@@ -47,7 +55,7 @@ def prewarm() -> None:
     import pyarrow  # noqa: F401
     import sqlalchemy  # noqa: F401
 
-    thread = threading.Thread(target=_import_gx, name="linkage-gx-import", daemon=True)
+    thread = threading.Thread(target=_import_quietly, name="linkage-gx-import", daemon=True)
     _prewarm.append(thread)
     thread.start()
 
