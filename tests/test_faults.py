@@ -369,23 +369,36 @@ def test_dates_in_the_future_are_refused(
 
 # ---- scale and memory ---------------------------------------------------------------------
 
-def test_a_run_too_large_for_memory_is_refused_with_the_estimate(tmp_path: Path) -> None:
+def test_a_run_too_large_for_memory_is_refused_with_the_estimate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "out"
     start = time.perf_counter()
+    # ten national years on a machine with 20 GB free (whatever this one has)
+    monkeypatch.setattr(memory, "available_gb", lambda: 20.0)
+    monkeypatch.delenv("LINKAGE_MEMORY_LIMIT", raising=False)
     result = CliRunner().invoke(main, ["run", "--scale", "10", "--out", str(out)])
     line = one_line_error(result, 3)
-    assert f"needs about {memory.estimate_gb(10):.1f} GB of memory" in line
+    assert f"needs about {memory.estimate_gb(10):.1f} GB of memory, 20.0 GB" in line
     assert time.perf_counter() - start < 20 and not out.exists() and leftovers(tmp_path) == []
 
 
 def test_the_memory_check_reads_the_address_space_limit(tmp_path: Path) -> None:
     code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (3 * 10**9, "
             "resource.RLIM_INFINITY)); from linkage.cli import entry; entry()")
-    result = subprocess.run([sys.executable, "-c", code, "run", "--scale", "0.5", "--out",
+    env = {k: v for k, v in os.environ.items() if k != "LINKAGE_MEMORY_LIMIT"}
+    result = subprocess.run([sys.executable, "-c", code, "run", "--scale", "1", "--out",
                              str(tmp_path / "out")], capture_output=True, text=True,
-                            timeout=300)
+                            timeout=300, env=env)
     line = one_line_error(result, 3)
-    assert "scale 0.5 needs about 3.8 GB of memory, 3.0 GB is available" in line
+    assert "scale 1 needs about 3.7 GB of memory, 3.0 GB is available" in line
+
+
+def test_another_duckdb_cap_uses_the_uncapped_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LINKAGE_MEMORY_LIMIT", raising=False)
+    capped = memory.estimate_gb(1.0)
+    monkeypatch.setenv("LINKAGE_MEMORY_LIMIT", "16GB")
+    assert (round(capped, 1), round(memory.estimate_gb(1.0), 1)) == (3.7, 6.5)
 
 
 def test_a_users_input_too_large_for_memory_is_refused_once_loaded(
