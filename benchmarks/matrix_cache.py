@@ -273,7 +273,9 @@ VALIDATED_METHODS = ("calibrated",)
 def cmd_validation(args) -> None:
     """Write the report's validation tables from matrix folders made by ``estimate``: per
     world x method x cell the bias and coverage (``validation_cells.csv``) and per world
-    the mean study features of its replicates (``validation_worlds.csv``)."""
+    the mean study features of its replicates (``validation_worlds.csv``). With
+    ``--methods``, only those methods' cells (a prefix ends in ``_``) are replaced in the
+    tables already in ``--to``; the rest and the worlds table stay as they are."""
     from linkage.reporting.simulation import summarise
 
     reps, feats = [], []
@@ -282,6 +284,8 @@ def cmd_validation(args) -> None:
         for f in sorted((folder / "replicates").glob("*/*.csv")):
             r = pd.read_csv(f)
             keep = r.method.isin(VALIDATED_METHODS) | r.method.str.startswith("reviewed_")
+            if args.methods:
+                keep &= _matches(r.method, args.methods)
             reps.append(r[keep])
         for f in sorted((folder / "features").glob("*/*.json")):
             feats.append({"world": f.parent.name, "replicate": int(f.stem),
@@ -300,9 +304,29 @@ def cmd_validation(args) -> None:
     worlds.insert(2, "replicates", cells.groupby("world").replicates.max().reindex(
         worlds.world).to_numpy())
     out = Path(args.to)
+    if args.methods:
+        keys = ["world", "method", "offense_type", "stage", "rate_kind"]
+        kept = pd.read_csv(out / "validation_cells.csv").set_index(keys)
+        fresh = cells.set_index(keys)
+        replaced = kept.index.droplevel([2, 3, 4]).isin(fresh.index.droplevel([2, 3, 4]))
+        kept = kept[~replaced | kept.index.isin(fresh.index)]  # in the same row order
+        both = kept.index.intersection(fresh.index)
+        kept.loc[both] = fresh.loc[both, kept.columns]
+        cells = pd.concat([kept, fresh[~fresh.index.isin(kept.index)]]).reset_index()
+        cells.to_csv(out / "validation_cells.csv", index=False)
+        print(f"{int(replaced.sum())} cells replaced in {out}")
+        return
     cells.to_csv(out / "validation_cells.csv", index=False)
     worlds.to_csv(out / "validation_worlds.csv", index=False)
     print(f"{len(cells)} cells, {len(worlds)} worlds written to {out}")
+
+
+def _matches(methods: pd.Series, spec: str) -> pd.Series:
+    """Which of ``methods`` a comma-separated list names (an entry ending in _ a prefix)."""
+    hit = pd.Series(False, index=methods.index)
+    for m in (m for m in spec.split(",") if m):
+        hit |= methods.str.startswith(m) if m.endswith("_") else methods == m
+    return hit
 
 
 def _primary_all(folder: Path) -> pd.DataFrame:
@@ -364,6 +388,8 @@ def main() -> None:
     va.add_argument("--linked", required=True)
     va.add_argument("--est", required=True, help="matrix folders, comma-separated")
     va.add_argument("--to", default="linkage/data")
+    va.add_argument("--methods", default="",
+                    help="replace only these methods' cells, e.g. reviewed_")
     args = ap.parse_args()
     {"review": cmd_review, "validation": cmd_validation, "link": cmd_link,
      "estimate": cmd_estimate, "check": cmd_check, "summary": cmd_summary,

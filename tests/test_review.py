@@ -23,7 +23,7 @@ from linkage.review import (
 )
 from linkage.review.columns import CLEAR_FORM, PSEUDO_FORM, sheet_columns
 from linkage.review.design import allocate
-from linkage.review.estimates import STAGES, ReviewDesign
+from linkage.review.estimates import STAGES, ReviewDesign, stage_error_scale
 
 
 @pytest.fixture()
@@ -210,6 +210,38 @@ def test_an_unsure_referral_passes_its_weight_to_its_stratum() -> None:
     # stratum 0: s^2 = 1/3, N^2 (1 - r/N) s^2 / r = 16 * 0.25 / 3 / 3; stratum 1 is a census
     assert var == pytest.approx(16 * 0.25 * (1 / 3) / 3)
     assert not census
+
+
+def _two_offense_band() -> ReviewDesign:
+    # one band, two offense types' strata of 10 referrals, 4 reviewed in each
+    return ReviewDesign(stratum=np.repeat([0, 1], 10), n_pop=np.array([10.0, 10.0]),
+                        resolved=np.tile([True] * 4 + [False] * 6, 2),
+                        r_h=np.array([4.0, 4.0]), band=np.array([0, 0]))
+
+
+def test_an_error_seen_in_one_offense_type_stands_for_its_band_in_another() -> None:
+    d = _two_offense_band()
+    z = np.zeros(20)
+    z[0] = 1.0  # one error among offense A's reviews, none among offense B's
+    offense_b = np.arange(20) >= 10
+    _, alone, _ = d.total(z, offense_b)
+    _, pooled, _ = d.total(z, offense_b, pool=np.ones(20, dtype=bool))
+    # alone: B's 4 reviews are its band: Jeffreys p0 = 0.5 / 5
+    p0 = 0.1
+    assert alone == pytest.approx(100 * (1 - 0.4) * p0 * (1 - p0) / 4)
+    # pooled over both offense types: within-stratum ss 0.75 on 6 df, p0 = 0.5 / 9
+    p0 = 0.5 / 9
+    assert pooled == pytest.approx(100 * (1 - 0.4) * max(0.75 / 6, p0 * (1 - p0)) / 4)
+    assert pooled > alone
+
+
+def test_the_floor_scales_with_the_chance_an_error_moves_the_stage() -> None:
+    d = _two_offense_band()
+    everyone = np.ones(20, dtype=bool)
+    _, full, _ = d.total(np.zeros(20), everyone)
+    _, scaled, _ = d.total(np.zeros(20), everyone, scale=stage_error_scale(0.25))
+    assert full > 0
+    assert scaled == pytest.approx(full * 0.375)  # max(0.25, 2 x 0.25 x 0.75)
 
 
 def test_the_review_commands_end_to_end(tmp_path):

@@ -32,7 +32,13 @@ import pandas as pd
 from linkage.errors import ConfigError
 from linkage.estimation import rates as rt
 from linkage.estimation.intervals import Draw, rate_frame
-from linkage.review.estimates import ReviewDesign, corrected_ci, review_design, review_outcomes
+from linkage.review.estimates import (
+    ReviewDesign,
+    corrected_ci,
+    review_design,
+    review_outcomes,
+    stage_error_scale,
+)
 from linkage.review.labels import has_labels
 
 METHOD = "reviewed"
@@ -63,21 +69,27 @@ def reviewed_inputs(con: duckdb.DuckDBPyConnection, inputs: rt.RateInputs,
     return design, true
 
 
-def _cells(design: ReviewDesign, resid: np.ndarray, m: np.ndarray,
-           dom: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, bool]:
+def _cells(design: ReviewDesign, resid: np.ndarray, m: np.ndarray, dom: np.ndarray,
+           pool: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, bool]:
     """A domain's estimated counts (4,), the variances of its 7 rates (4 cumulative, 3
-    conditional), Kish's effective sample size and whether it was reviewed in full."""
+    conditional), Kish's effective sample size and whether it was reviewed in full.
+
+    ``pool`` (the eligible referrals of every offense type) is what a band's variance is
+    pooled over; an error the review has not seen moves stage k with the chance the
+    prediction gives a case of the domain of reaching it (``stage_error_scale``)."""
     n = float(dom.sum())
     counts, var = m[dom].sum(axis=0), np.zeros(len(rt.STAGE_NAMES) * 2 - 1)
+    scale = [stage_error_scale(c / counts[0]) if counts[0] > 0 else 1.0 for c in counts]
     census = True
     for k in range(m.shape[1]):  # stages, four
-        corr, v, full = design.total(resid[:, k], dom)
+        corr, v, full = design.total(resid[:, k], dom, pool=pool, scale=scale[k])
         counts[k] += corr
         var[k] = v / n ** 2 if n else np.nan
         census &= full
     for k in range(1, m.shape[1]):
         ratio = counts[k] / counts[k - 1] if counts[k - 1] > 0 else 0.0
-        _, v, _ = design.total(resid[:, k] - ratio * resid[:, k - 1], dom)
+        _, v, _ = design.total(resid[:, k] - ratio * resid[:, k - 1], dom, pool=pool,
+                               scale=scale[k - 1])
         var[m.shape[1] + k - 1] = v / counts[k - 1] ** 2 if counts[k - 1] > 0 else np.nan
     return counts, var, design.kish(dom), census
 
@@ -99,7 +111,8 @@ def reviewed_table(inputs: rt.RateInputs, prediction: Draw, review: tuple[Review
     frames = []
     for dim in dimensions:
         codes, labels = rt.strata_codes(inputs.referrals, dim)
-        cells = [_cells(design, resid, m, eligible & ((codes == g) if g < len(labels) else True))
+        cells = [_cells(design, resid, m, eligible & ((codes == g) if g < len(labels) else True),
+                        eligible)
                  for g in range(len(labels) + 1)]  # strata, then ALL
         counts = np.array([c[0] for c in cells])
         den = np.array([float((eligible & (codes == g)).sum()) for g in range(len(labels))]

@@ -53,6 +53,22 @@ def variance_floor(n_reviewed: float, members: np.ndarray, n_pop: np.ndarray) ->
         return np.where(n_pop > 0, p0 * (1 - p0) * members / n_pop, 0.0)
 
 
+def stage_error_scale(share: float) -> float:
+    """The chance that one link error changes a referral's indicator of a stage that a
+    share ``share`` of cases reach: a referral linked to a case not its own while it has
+    none (or missing its own) changes it with chance ``share``; one linked to another's
+    case instead of its own, with 2 share (1 - share); the larger. A link error changes
+    the investigation indicator (every case is an investigation) for certain, a
+    conviction indicator only if the case concerned was a conviction.
+
+    Example:
+        >>> stage_error_scale(1.0), stage_error_scale(0.3), stage_error_scale(0.0)
+        (1.0, 0.42, 0.0)
+    """
+    c = min(max(float(share), 0.0), 1.0)
+    return round(max(c, 2 * c * (1 - c)), 12)
+
+
 @dataclass(frozen=True)
 class ReviewDesign:
     """The frame as arrays: stratum index per referral, N_h, and the resolved sample."""
@@ -63,32 +79,38 @@ class ReviewDesign:
     r_h: np.ndarray
     band: np.ndarray | None = None  # each stratum's probability band (strata collapsed)
 
-    def total(self, z: np.ndarray, domain: np.ndarray) -> tuple[float, float, bool]:
+    def total(self, z: np.ndarray, domain: np.ndarray, *, pool: np.ndarray | None = None,
+              scale: float = 1.0) -> tuple[float, float, bool]:
         """HT total of ``z`` over the domain, its variance, and whether the domain was
         reviewed in full (no sampling error).
 
         ``z`` is on the scale of a 0/1 indicator (an error, a stage reached, or such a
         difference). A stratum whose reviews show no variation - no error, no conversion
         among a few dozen - would claim no sampling error where its unreviewed referrals
-        may still hold some; its within-stratum variance is at least that of a share seen
-        as 0 of the whole review (``variance_floor``) and, with ``band``, its band's pooled
-        variance (``_band_floor``)."""
+        may still hold some. With ``band``, its within-stratum variance is at least its
+        band's (``_band_floor``): the pooled within-stratum variance of ``z`` over the
+        band's strata of every offense type (``pool``: the units of the domain's kind in
+        all of them, default the domain), and at least that of an error seen in none of
+        the band's reviews (Jeffreys, p = 0.5 / (r + 1)) times ``scale``, the chance an
+        error moves ``z`` by one (``stage_error_scale``). Without ``band``, that of a
+        share seen as 0 of the whole review (``variance_floor``)."""
         s1, ss, members = self._sums(z, domain)
         r = self.r_h.astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):
             weight = np.where(r > 0, self.n_pop / r, 0.0)
             var_h = np.maximum(np.where(r > 1, ss / (r - 1), 0.0),
-                               self._floor(ss, members, r.sum()))
+                               self._floor(z, domain, members, r.sum(), pool, scale))
             v = np.where(r > 0, self.n_pop**2 * (1 - r / self.n_pop) * var_h / r, 0.0)
         in_domain = members > 0
         census = bool(np.all((self.r_h == self.n_pop) | ~in_domain))
         return float((weight * s1).sum()), float(max(v.sum(), 0.0)), census
 
-    def floor(self, z: np.ndarray, domain: np.ndarray, n_reviewed: float) -> np.ndarray:
+    def floor(self, z: np.ndarray, domain: np.ndarray, n_reviewed: float, *,
+              pool: np.ndarray | None = None, scale: float = 1.0) -> np.ndarray:
         """Each stratum's least within-stratum variance of ``z`` over ``domain`` (see
         ``total``) for a review of ``n_reviewed`` referrals (the planning projection)."""
-        _, ss, members = self._sums(z, domain)
-        return self._floor(ss, members, n_reviewed)
+        _, _, members = self._sums(z, domain)
+        return self._floor(z, domain, members, n_reviewed, pool, scale)
 
     def _sums(self, z: np.ndarray, domain: np.ndarray) -> tuple[np.ndarray, ...]:
         """Per stratum: the sum of ``z`` over the domain's resolved reviews, their
@@ -102,23 +124,25 @@ class ReviewDesign:
             ss = np.where(r > 1, s2 - s1**2 / r, 0.0)
         return s1, ss, members
 
-    def _floor(self, ss: np.ndarray, members: np.ndarray, n_reviewed: float) -> np.ndarray:
-        floor = variance_floor(n_reviewed, members, self.n_pop)
-        if self.band is not None:
-            floor = np.maximum(floor, self._band_floor(ss, self.r_h.astype(float), members))
-        return floor
+    def _floor(self, z: np.ndarray, domain: np.ndarray, members: np.ndarray,
+               n_reviewed: float, pool: np.ndarray | None, scale: float) -> np.ndarray:
+        if self.band is None:
+            return variance_floor(n_reviewed, members, self.n_pop) * scale
+        _, ss, pooled_members = self._sums(z, domain if pool is None else pool)
+        return self._band_floor(ss, pooled_members, scale)[self.band] * members / self.n_pop
 
-    def _band_floor(self, ss: np.ndarray, r: np.ndarray, members: np.ndarray) -> np.ndarray:
-        """Each stratum's floor from its band (collapsed strata): the pooled within-
-        stratum variance of the domain's strata in the band, at least that of a share seen
-        as 0 of the band's reviews. A band's rare errors (a false link among the near-
-        certain pairs) are seen in some of its strata and stand for all of them."""
-        band, k = self.band, int(self.band.max(initial=-1)) + 1
+    def _band_floor(self, ss: np.ndarray, members: np.ndarray, scale: float) -> np.ndarray:
+        """Each band's floor (collapsed strata): the pooled within-stratum variance of its
+        strata holding ``members``, at least ``scale`` times that of a share seen as 0 of
+        their reviews. A band's rare errors (a false link among the near-certain pairs)
+        are seen in some of its strata - of one offense type - and stand for all of
+        them."""
+        band, k, r = self.band, int(self.band.max(initial=-1)) + 1, self.r_h.astype(float)
         inside = members > 0
         df = np.bincount(band, weights=np.maximum(r - 1, 0) * inside, minlength=k)
         pooled = np.bincount(band, weights=ss * inside, minlength=k) / np.maximum(df, 1)
         p0 = 0.5 / (np.bincount(band, weights=r * inside, minlength=k) + 1.0)
-        return np.maximum(pooled, p0 * (1 - p0))[band] * members / self.n_pop
+        return np.maximum(pooled, scale * p0 * (1 - p0))
 
     def kish(self, domain: np.ndarray) -> float:
         """Kish's effective sample size (sum w)^2 / sum w^2 of the domain's reviews."""
@@ -214,10 +238,12 @@ def review_error_rates(con: duckdb.DuckDBPyConnection, *, publish: bool = False)
     d = review_design(o)
     linked, has_true, correct = o["is_linked"], o["has_true_case"], o["link_correct"]
     unsure = o["sampled"] & ~o["resolved"]
+    everyone = np.ones(len(linked), dtype=bool)
     rows = []
     for name, dom in _domains(o):
         n_links = float((linked & dom).sum())
-        y, v, census = d.total((linked & ~correct).astype(float), dom & linked)
+        # a band's variance pools the reviews of every offense type (collapsed strata)
+        y, v, census = d.total((linked & ~correct).astype(float), dom & linked, pool=linked)
         p = y / n_links if n_links else math.nan
         rows.append(_row(name, "false_link", p, v / n_links**2 if n_links else 0.0, census,
                          n_links, d, dom & linked, linked & ~correct, unsure))
@@ -226,7 +252,7 @@ def review_error_rates(con: duckdb.DuckDBPyConnection, *, publish: bool = False)
         y_hat, _, census = d.total(missed, dom)
         r = y_hat / x_hat if x_hat else math.nan
         z = missed - (0 if math.isnan(r) else r) * has_true  # linearised, on a 0/1 scale
-        _, v_z, _ = d.total(z, dom)
+        _, v_z, _ = d.total(z, dom, pool=everyone)
         v_r = v_z / x_hat**2 if x_hat else v_z
         rows.append(_row(name, "missed_link", r, v_r, census, x_hat, d, dom & has_true,
                          has_true & ~correct, unsure & dom))
@@ -284,10 +310,12 @@ def review_conversion_rates(con: duckdb.DuckDBPyConnection, *, follow_up_days: i
     for name, dom in _domains(o):
         dom_e = dom & eligible
         n = float(dom_e.sum())
+        cases = float((o["link_investigation"] & dom_e).sum())
         for order, stage in enumerate(STAGES):
             link = o[f"link_{stage}"] & dom_e
-            diff = (o[f"true_{stage}"].astype(float) - o[f"link_{stage}"]) * dom_e
-            correction, v, census = d.total(diff, dom_e)
+            diff = (o[f"true_{stage}"].astype(float) - o[f"link_{stage}"]) * eligible
+            scale = stage_error_scale(float(link.sum()) / cases) if cases else 1.0
+            correction, v, census = d.total(diff, dom_e, pool=eligible, scale=scale)
             linked = float(link.sum()) / n if n else math.nan
             p = (float(link.sum()) + correction) / n if n else math.nan
             low, high = corrected_ci(p, v / n**2 if n else math.nan, census, d.kish(dom_e))

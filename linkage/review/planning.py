@@ -27,6 +27,7 @@ from linkage.review.estimates import (
     _domains,
     review_design,
     review_outcomes,
+    stage_error_scale,
 )
 
 
@@ -74,10 +75,13 @@ def plan_review(con: duckdb.DuckDBPyConnection, *, sizes: Sequence[int] = (
         for name, dom in _domains(o):
             dom_e = dom & o["eligible"]
             n_dom = float(dom_e.sum())
+            cases = float((o["link_investigation"] & dom_e).sum())
             for stage in STAGES:
-                z = (o[f"true_{stage}"].astype(float) - o[f"link_{stage}"]) * dom_e
-                s2 = np.maximum(_stratum_variances(z, d, offense_h),
-                                d.floor(z, dom_e, n_h.sum()))
+                z = (o[f"true_{stage}"].astype(float) - o[f"link_{stage}"]) * o["eligible"]
+                share = float((o[f"link_{stage}"] & dom_e).sum()) / cases if cases else 1.0
+                s2 = np.maximum(_stratum_variances(z * dom_e, d, offense_h),
+                                d.floor(z, dom_e, n_h.sum(), pool=o["eligible"],
+                                        scale=stage_error_scale(share)))
                 with np.errstate(divide="ignore", invalid="ignore"):
                     v = np.where(n_h > 0, d.n_pop**2 * (1 - n_h / d.n_pop) * s2 / n_h, 0.0)
                 half = Z95 * float(np.sqrt(v.sum())) / n_dom if n_dom else float("nan")
