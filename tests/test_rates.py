@@ -122,3 +122,39 @@ def test_override_scenario_changes_one_knob(tmp_path):
 
     path = override_scenario("completeness.small.email", 0.2, tmp_path)
     assert load_scenario(path).completeness.small.email == 0.2
+
+
+def test_percentile_intervals_match_nanquantile_cell_by_cell() -> None:
+    from linkage.estimation.intervals import CI_LEVEL, _percentile
+
+    rng = np.random.default_rng(3)
+    sims = rng.random((200, 5, 7))
+    sims[rng.random(sims.shape) < 0.1] = np.nan  # some draws of a cell are 0 / 0
+    sims[:, 2, 4] = np.nan  # a cell with no draws at all
+    sims[:, 0, :] = rng.random((200, 7))  # a stratum without NaN
+    lo, hi = _percentile(sims)
+    alpha = (1 - CI_LEVEL) / 2
+    flat = sims.reshape(200, -1)
+    for j in range(flat.shape[1]):
+        col = flat[:, j]
+        if np.isnan(col).all():
+            assert np.isnan(lo[j]) and np.isnan(hi[j])
+        else:
+            assert lo[j] == np.quantile(col[~np.isnan(col)], alpha)
+            assert hi[j] == np.quantile(col[~np.isnan(col)], 1 - alpha)
+
+
+def test_rate_frame_rows_are_rate_rows() -> None:
+    from linkage.estimation.intervals import rate_frame
+
+    counts = np.array([[10.0, 5.0, 4.0, 2.0], [0.0, 0.0, 0.0, 0.0], [10.0, 5.0, 4.0, 2.0]])
+    den = np.array([100.0, 0.0, 100.0])
+    df = rate_frame(counts, den, "urgency", ["urgent", "not urgent"])
+    rows = rt.rate_rows(counts, den, "urgency", ["urgent", "not urgent"])
+    assert list(df.columns[:6]) == ["dimension", "stratum", "stage", "rate_kind",
+                                    "numerator", "denominator"]
+    assert [(r.stratum, r.stage, r.kind, r.numerator, r.denominator) for r in rows] == list(
+        df[["stratum", "stage", "rate_kind", "numerator", "denominator"]].itertuples(
+            index=False, name=None))
+    assert df.estimate.iloc[:7].round(2).tolist() == [0.1, 0.05, 0.04, 0.02, 0.5, 0.8, 0.5]
+    assert df.estimate.iloc[7:14].isna().all()

@@ -161,11 +161,11 @@ class _Cells:
         if stage_idx.isna().any():
             raise ValueError(f"unknown stage(s): {sorted(set(df['stage'][stage_idx.isna()]))}")
         stage_idx = stage_idx.to_numpy(dtype=int)
-        frame = df[keys].astype(str)
-        num_keys = [(*row, s) for row, s in zip(frame.itertuples(index=False, name=None),
-                                                  stage_idx, strict=True)]
+        # the key columns as lists of str: iterating pandas' Arrow strings is slower
+        rows = list(zip(*(df[k].astype(str).tolist() for k in keys), strict=True))
+        num_keys = [(*row, s) for row, s in zip(rows, stage_idx.tolist(), strict=True)]
         den_keys = [(*row, s - 1) if c else None for row, s, c in zip(
-            frame.itertuples(index=False, name=None), stage_idx, cond, strict=True)]
+            rows, stage_idx.tolist(), cond, strict=True)]
         ids: dict[tuple, int] = {}
         value: list[float] = []
         nums = df["numerator"].to_numpy(dtype=float)
@@ -197,8 +197,8 @@ class _Cells:
         sizes: dict[tuple, float] = {}
         if "rate_kind" in df:
             cum = df[df["rate_kind"] != CONDITIONAL]
-            for row in cum[[*group_by, stratum, "denominator"]].astype(str).itertuples(
-                    index=False, name=None):
+            cols = [*group_by, stratum, "denominator"]
+            for row in zip(*(cum[c].astype(str).tolist() for c in cols), strict=True):
                 sizes[row[:-1]] = row[-1]
         by_stratum: dict[tuple, dict[int, float]] = {}
         for cid, key in enumerate(self.keys):

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from linkage.contract import ALL_STRATUM
 from linkage.estimation.rates import (
     RATES_PER_STRATUM,
     STAGE_NAMES,
     STRATA,
     RateInputs,
     aggregate,
-    rate_rows,
     strata_codes,
 )
 
@@ -83,8 +83,20 @@ def rate_frame(counts: np.ndarray, den: np.ndarray, dimension: str,
                labels: list[str]) -> pd.DataFrame:
     """``rate_rows`` of stage counts (strata + ALL, 4) as a frame with ``n_referrals``
     and the estimate; numerators kept within [0, denominator]."""
-    rows = rate_rows(counts, den, dimension, labels)
-    df = pd.DataFrame([r.__dict__ for r in rows]).rename(columns={"kind": "rate_kind"})
+    n, later = len(den), list(STAGE_NAMES[1:])
+    # rate_rows' rows as columns: per stratum 4 cumulative rates, then 3 conditional
+    df = pd.DataFrame({
+        "dimension": dimension,
+        "stratum": np.repeat(np.array([*labels, ALL_STRATUM], dtype=object),
+                             RATES_PER_STRATUM),
+        "stage": np.tile(np.array([*STAGE_NAMES, *later], dtype=object), n),
+        "rate_kind": np.tile(np.array(["cumulative"] * len(STAGE_NAMES)
+                                      + ["conditional"] * len(later), dtype=object), n),
+        "numerator": np.concatenate([counts, counts[:, 1:]], axis=1).ravel(),
+        "denominator": np.concatenate([np.repeat(np.asarray(den, dtype=float)[:, None],
+                                                 len(STAGE_NAMES), axis=1),
+                                       counts[:, :-1]], axis=1).ravel(),
+    })
     df["n_referrals"] = np.repeat(den, RATES_PER_STRATUM).astype(np.int64)
     # An additive correction (the primary's) can push a tiny cell past a bound; a
     # rate is a share of referrals, so counts stay within [0, denominator].
@@ -155,10 +167,15 @@ def _simulate_counts(
 def _percentile(sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval of each (stratum, rate) cell, flattened in ``rate_rows`` order."""
     alpha = (1 - CI_LEVEL) / 2
-    empty = np.isnan(sims).all(axis=0)  # cells with no draws (0 / 0) stay NaN
-    filled = np.where(empty[None], 0.0, sims)
-    lo = np.nanquantile(filled, alpha, axis=0)
-    hi = np.nanquantile(filled, 1 - alpha, axis=0)
+    nan = np.isnan(sims)
+    empty = nan.all(axis=0)  # cells with no draws (0 / 0) stay NaN
+    # np.quantile over the whole array at once; nanquantile, one cell at a time inside
+    # numpy, only for the cells that have some NaN draws (the same values either way)
+    lo, hi = np.quantile(sims, [alpha, 1 - alpha], axis=0)
+    partial = nan.any(axis=0) & ~empty
+    if partial.any():
+        lo[partial], hi[partial] = np.nanquantile(sims[:, partial], [alpha, 1 - alpha],
+                                                  axis=0)
     lo[empty], hi[empty] = np.nan, np.nan
     return lo.ravel(), hi.ravel()
 

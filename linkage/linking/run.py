@@ -68,7 +68,7 @@ from linkage.linking.model import LinkModel, model_for
 from linkage.linking.scoring import write_scored_pairs
 from linkage.linking.spark import BACKENDS
 from linkage.linking.temporal import TemporalFit, fit_temporal
-from linkage.linking.training import TrainingReport, train
+from linkage.linking.training import TrainingReport, train, u_sample_pairs
 from linkage.summaries import LinkFacts
 
 __all__ = ["LinkSummary", "TemporalFit", "fit_temporal", "link"]
@@ -184,7 +184,7 @@ def link(
     model_path: str | Path | None = None,
     seed: int = DEFAULT_SEED,
     on_progress: ProgressCallback | None = None,
-    u_max_pairs: float = 2e6,
+    u_max_pairs: float | None = None,
     em_max_pairs: float = 2e6,
     model: LinkModel | None = None,
     backend: str = "duckdb",
@@ -195,13 +195,12 @@ def link(
 
     Args:
         con: study database holding ``raw_referrals`` and ``raw_case_outcomes``.
-        threshold: match-probability threshold for ``links`` (default
-            ``link_model.DEFAULT_THRESHOLD`` = 0.5; see the module docstring for why).
+        threshold: match-probability threshold for ``links`` (default 0.5: see above).
         model_path: where to save the trained model as Splink JSON (not saved if None;
             the model is always in ``LinkSummary.model``).
         seed: seed of the random sampling that estimates u.
         on_progress: called with the name of each step as it starts.
-        u_max_pairs: random pairs sampled to estimate u.
+        u_max_pairs: random pairs for u (None: sized to the input, ``u_sample_pairs``).
         em_max_pairs: cap on pairs per EM block.
         model: the linkage model (``model.CLEAR_MODEL`` or ``model.PSEUDONYMISED_MODEL``);
             None = chosen for the input (pseudonymised input carries a ``pseudo_scheme``
@@ -235,6 +234,7 @@ def link(
     timer.step("staging")
     n_ref, n_case = _stage(con, spec)
     spec = choose_blocking(con, spec)
+    u_max_pairs = u_sample_pairs(n_ref, n_case) if u_max_pairs is None else u_max_pairs
     splink = _run_splink(con, spec, backend, timer, seed=seed, u_max_pairs=u_max_pairs,
                          em_max_pairs=em_max_pairs, charts=charts, memoise_sql=memoise_sql)
     if model_path is not None:

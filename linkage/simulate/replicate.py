@@ -52,32 +52,17 @@ log = logging.getLogger(__name__)
 
 ReplicateCallback = Callable[[int, float], None]
 
-U_PAIRS_PER_RECORD = 10
-"""Random pairs per record (of the larger input) sampled for Splink's u in a lean replicate."""
-U_MIN_PAIRS = 100_000
-U_MAX_PAIRS = 2_000_000
-"""Bounds of that sample; the upper one is ``link``'s default (what a study run uses)."""
-
-
 def lean_u_max_pairs(n_referrals: int, n_cases: int) -> float:
-    """Random pairs for Splink's u estimate, sized to the data.
-
-    u is the share of random pairs at each comparison level. The levels that carry the
-    evidence are exact agreements on near-unique identifiers (e-mail, username, phone,
-    full date of birth), whose share among random pairs is about one over the number of
-    records: ``U_PAIRS_PER_RECORD`` x the larger input gives each such level about ten
-    random agreements, so its u (and match weight) is known to about +-30% (+-0.4 bits),
-    while the common levels are known far better than the replicate-to-replicate spread
-    of the data. 2M pairs (``link``'s default, used by ``linkage run``) is reached at
-    200,000 records; below that the fixed 2M sample costs most of a small replicate's
-    linkage time (11 of 18 s at 5% scale) for precision nothing downstream can see.
+    """The u sample a replicate links with: ``linkage.linking.training.u_sample_pairs``
+    (what ``link`` uses by default).
 
     Example:
-        >>> lean_u_max_pairs(41_000, 12_000), lean_u_max_pairs(800, 300)
-        (410000.0, 100000.0)
+        >>> lean_u_max_pairs(41_000, 12_000)
+        410000.0
     """
-    pairs = U_PAIRS_PER_RECORD * max(n_referrals, n_cases)
-    return float(min(U_MAX_PAIRS, max(U_MIN_PAIRS, pairs)))
+    from linkage.linking.training import u_sample_pairs  # Splink loads when linking
+
+    return u_sample_pairs(n_referrals, n_cases)
 
 
 @dataclass(frozen=True)
