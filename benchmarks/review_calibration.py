@@ -24,6 +24,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -31,11 +32,12 @@ from matrix_cache import _folder, load_cached
 
 import linkage.estimation.run as est_run
 from linkage.estimation import rates as rt
-from linkage.estimation.reviewed import _cells
+from linkage.estimation.intervals import Draw
+from linkage.estimation.reviewed import reviewed_table
 from linkage.estimation.truth import truth_comparison
 from linkage.generation import load_scenario
 from linkage.ingest import build_staging
-from linkage.review.estimates import ReviewDesign, corrected_ci
+from linkage.review.estimates import ReviewDesign
 from linkage.review.reviewer import simulated_review
 from linkage.simulate.replicate import _estimate
 from linkage.workers import run_tasks
@@ -60,6 +62,8 @@ def _dump_task(task: tuple) -> float:
         got["m"] = np.asarray(prediction.total(), dtype=float)
         return real_table(inputs, prediction, review, dimensions)
 
+    # spies on the estimator's own calls: they see the inputs, censoring and prediction it
+    # used, so later draws need no re-estimate
     est_run.reviewed_inputs, est_run.reviewed_table = spy_inputs, spy_table
     try:
         build_staging(con)
@@ -104,23 +108,17 @@ def cmd_dump(args) -> None:
                         time.time() - t0, secs)
 
 
-def cells(arrays, labels: list[str], d: int, design_cls=ReviewDesign) -> list[tuple]:
-    """(offense_type, stage, estimate, ci_low, ci_high) of the cumulative rates, per
-    offense type and ALL, for draw ``d`` under ``design_cls``' variance."""
+def cells(arrays, labels: list[str], d: int, design_cls=ReviewDesign) -> pd.DataFrame:
+    """The cumulative ``reviewed`` rows (stratum, stage, estimate, ci_low, ci_high) per
+    offense type and ALL for draw ``d``, from the product's ``reviewed_table``, with the
+    variance of ``design_cls`` (``ReviewDesign``: the shipped one)."""
     design = design_cls(*(arrays[f"{f}_{d}"] for f in DESIGN_FIELDS))
-    eligible, m = arrays["eligible"], arrays["m"]
-    m = np.where(eligible[:, None], m, 0.0)
-    resid = np.where(eligible[:, None], arrays[f"true_{d}"] - m, 0.0)
-    rows = []
-    for g, name in [*enumerate(labels), (len(labels), "ALL")]:
-        dom = eligible & ((arrays["codes"] == g) if name != "ALL" else True)
-        counts, var, kish, census = _cells(design, resid, m, dom, eligible)
-        n = float(dom.sum())
-        for k, stage in enumerate(rt.STAGE_NAMES):
-            p = counts[k] / n if n else np.nan
-            lo, hi = corrected_ci(p, var[k], census, kish)
-            rows.append((name, stage, p, min(lo, p), max(hi, p)))
-    return rows
+    offense = np.asarray(labels, dtype=object)[arrays["codes"]]
+    inputs = SimpleNamespace(eligible=arrays["eligible"],  # what reviewed_table reads
+                             referrals=pd.DataFrame({"offense_type": offense}))
+    rows = reviewed_table(inputs, Draw(arrays["m"]), (design, arrays[f"true_{d}"]),
+                          ("offense_type",))
+    return rows[rows["rate_kind"] == "cumulative"]
 
 
 def score(out: Path, design_cls=ReviewDesign, min_referrals: int = 1000) -> pd.DataFrame:
@@ -137,7 +135,9 @@ def score(out: Path, design_cls=ReviewDesign, min_referrals: int = 1000) -> pd.D
                  for g, name in enumerate(labels)} | {"ALL": int(arrays["eligible"].sum())}
         draws = sum(1 for k in arrays.files if k.startswith("true_"))
         for d in range(draws):
-            for name, stage, p, lo, hi in cells(arrays, labels, d, design_cls):
+            got = cells(arrays, labels, d, design_cls)
+            for name, stage, p, lo, hi in got[["stratum", "stage", "estimate", "ci_low",
+                                              "ci_high"]].itertuples(index=False):
                 t = truth.get((name, stage), np.nan)
                 rows.append((path.parent.name, int(path.stem), d, name, stage,
                              n_dom[name], p - t, lo <= t <= hi, hi - lo, t < lo, t > hi))

@@ -62,11 +62,11 @@ def stage_error_scale(share: float) -> float:
     conviction indicator only if the case concerned was a conviction.
 
     Example:
-        >>> stage_error_scale(1.0), stage_error_scale(0.3), stage_error_scale(0.0)
+        >>> stage_error_scale(1.0), round(stage_error_scale(0.3), 6), stage_error_scale(0.0)
         (1.0, 0.42, 0.0)
     """
     c = min(max(float(share), 0.0), 1.0)
-    return round(max(c, 2 * c * (1 - c)), 12)
+    return max(c, 2 * c * (1 - c))
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class ReviewDesign:
         with np.errstate(divide="ignore", invalid="ignore"):
             weight = np.where(r > 0, self.n_pop / r, 0.0)
             var_h = np.maximum(np.where(r > 1, ss / (r - 1), 0.0),
-                               self._floor(z, domain, members, r.sum(), pool, scale))
+                               self._floor(z, ss, members, r.sum(), pool, scale))
             v = np.where(r > 0, self.n_pop**2 * (1 - r / self.n_pop) * var_h / r, 0.0)
         in_domain = members > 0
         census = bool(np.all((self.r_h == self.n_pop) | ~in_domain))
@@ -109,8 +109,8 @@ class ReviewDesign:
               pool: np.ndarray | None = None, scale: float = 1.0) -> np.ndarray:
         """Each stratum's least within-stratum variance of ``z`` over ``domain`` (see
         ``total``) for a review of ``n_reviewed`` referrals (the planning projection)."""
-        _, _, members = self._sums(z, domain)
-        return self._floor(z, domain, members, n_reviewed, pool, scale)
+        _, ss, members = self._sums(z, domain)
+        return self._floor(z, ss, members, n_reviewed, pool, scale)
 
     def _sums(self, z: np.ndarray, domain: np.ndarray) -> tuple[np.ndarray, ...]:
         """Per stratum: the sum of ``z`` over the domain's resolved reviews, their
@@ -124,12 +124,13 @@ class ReviewDesign:
             ss = np.where(r > 1, s2 - s1**2 / r, 0.0)
         return s1, ss, members
 
-    def _floor(self, z: np.ndarray, domain: np.ndarray, members: np.ndarray,
+    def _floor(self, z: np.ndarray, ss: np.ndarray, members: np.ndarray,
                n_reviewed: float, pool: np.ndarray | None, scale: float) -> np.ndarray:
+        """Each stratum's floor; ``ss`` and ``members`` are ``_sums`` over the domain."""
         if self.band is None:
             return variance_floor(n_reviewed, members, self.n_pop) * scale
-        _, ss, pooled_members = self._sums(z, domain if pool is None else pool)
-        return self._band_floor(ss, pooled_members, scale)[self.band] * members / self.n_pop
+        ss_pool, in_pool = (ss, members) if pool is None else self._sums(z, pool)[1:]
+        return self._band_floor(ss_pool, in_pool, scale)[self.band] * members / self.n_pop
 
     def _band_floor(self, ss: np.ndarray, members: np.ndarray, scale: float) -> np.ndarray:
         """Each band's floor (collapsed strata): the pooled within-stratum variance of its
